@@ -1,0 +1,220 @@
+/* Private to storage/: shared between the engine's files, never included
+ * from another folder (CMake keeps this directory's private headers off the
+ * other modules' include paths by convention: only storage.h is public). */
+#ifndef CAIRN_STORAGE_INTERNAL_H
+#define CAIRN_STORAGE_INTERNAL_H
+
+#include <lmdb.h>
+#include <msgpack.h>
+#include <stdarg.h>
+
+#include "storage.h"
+
+#define STORAGE_FORMAT_VERSION 1
+#define RECORD_VERSION 1
+#define GROUP_VERSION 0x81
+#define STATE_VERSION 1
+#define CURSOR_VERSION 1
+#define SNAPSHOT_MAGIC "CAIRNSNP"
+#define SNAPSHOT_VERSION 1
+#define CODEC_VERSION 1
+
+/* Keys of this length or longer live in a group record (docs/storage.md). */
+#define GROUP_KEY_LEN 511
+
+/* A PURGE marker left by expiry in a bucket without a ttl ages out after
+ * this long, so expired keys do not leave markers behind forever. */
+#define EXPIRY_MARKER_NS (3600ULL * 1000000000ULL)
+
+#define RECORD_HEADER 48
+#define RECORD_TRAILER 8
+
+/* ------------------------------------------------------------------------
+ * Errors: every function that fails writes a message with context.
+ * ---------------------------------------------------------------------- */
+
+/* Write a formatted message into @errmsg (may be NULL) and return @code. */
+int storage__fail(char *errmsg, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Translate LMDB/errno @rc into a cairn code, writing "@what: <reason>". */
+int storage__mdb_fail(char *errmsg, int rc, const char *what);
+
+/* Prefix @errmsg's current message with "@what: ". */
+void storage__wrap(char *errmsg, const char *what);
+
+/* ------------------------------------------------------------------------
+ * Entry records (record.c)
+ * ---------------------------------------------------------------------- */
+
+/* A record to write: every pointer borrowed. */
+struct record {
+    uint32_t op;
+    const void *key;
+    size_t key_len;
+    const void *value;
+    size_t value_len;
+    const void *meta;
+    size_t meta_len;
+    uint64_t revision;
+    uint64_t create_revision;
+    uint64_t updated;
+    uint64_t expires_at;
+    const uint64_t *older; /* older kept revisions, newest first */
+    uint32_t n_older;
+};
+
+/* A decoded, verified record: views into the bytes it was read from. */
+struct record_view {
+    struct storage_entry e;
+    const uint8_t *older; /* n_older little-endian u64s, unaligned */
+    uint32_t n_older;
+    size_t size; /* encoded size */
+};
+
+size_t storage__record_size(const struct record *r);
+void storage__record_write(uint8_t *dst, const struct record *r);
+/* Decode and verify the record in @buf. Returns 0 or CAIRN_ECORRUPT. */
+int storage__record_read(const void *buf, size_t len, struct record_view *out,
+                         char *errmsg);
+uint64_t storage__record_older(const struct record_view *v, uint32_t i);
+/* Bytes a kept revision counts against max_bytes. */
+uint64_t storage__entry_bytes(const struct storage_entry *e);
+
+uint64_t storage__get_u64le(const uint8_t *p);
+void storage__put_u64le(uint8_t *p, uint64_t v);
+uint32_t storage__get_u32le(const uint8_t *p);
+void storage__put_u32le(uint8_t *p, uint32_t v);
+void storage__put_u64be(uint8_t *p, uint64_t v);
+uint64_t storage__get_u64be(const uint8_t *p);
+
+/* ------------------------------------------------------------------------
+ * Buckets (bucket.c)
+ * ---------------------------------------------------------------------- */
+
+struct bucket_counters {
+    uint64_t keys;
+    uint64_t bytes;
+    uint64_t rev;
+    uint64_t compacted;
+    uint64_t applied;
+};
+
+/* An open bucket: cached for the life of the environment. */
+struct bucket {
+    uint32_t id;
+    cairn_bucket_config cfg;
+    uint64_t created;
+    MDB_dbi kdb; /* key -> latest record (or group) */
+    MDB_dbi rdb; /* revision -> record */
+    MDB_dbi tdb; /* expiry + revision -> empty */
+    struct bucket_counters c; /* as last committed */
+};
+
+struct storage {
+    MDB_env *env;
+    MDB_dbi meta;
+    uint32_t max_buckets;
+    struct bucket **buckets; /* sorted by name */
+    uint32_t n_buckets;
+};
+
+/* A bucket touched by a write transaction, with its working counters. */
+struct touched {
+    struct bucket *b;
+    struct bucket_counters c;
+};
+
+struct storage_txn {
+    storage *s;
+    MDB_txn *txn;
+    bool write;
+    struct touched *touched;
+    uint32_t n_touched;
+    uint32_t cap_touched;
+};
+
+struct bucket *storage__bucket_find(storage *s, const char *name);
+/* Load every bucket of the environment into the cache (at open). */
+int storage__buckets_load(storage *s, MDB_txn *txn, char *errmsg);
+void storage__buckets_free(storage *s);
+/* Write @b's counters @c into @txn. */
+int storage__counters_put(MDB_txn *txn, storage *s, const struct bucket *b,
+                          const struct bucket_counters *c, char *errmsg);
+int storage__counters_get(MDB_txn *txn, storage *s, const struct bucket *b,
+                          struct bucket_counters *c, char *errmsg);
+/* Create bucket @cfg in @txn (not yet cached); *out is malloc'd. */
+int storage__bucket_new(storage *s, MDB_txn *txn, const cairn_bucket_config *cfg,
+                        uint64_t created, struct bucket **out, char *errmsg);
+int storage__bucket_cache_add(storage *s, struct bucket *b, char *errmsg);
+/* Write @b's config record into @txn. */
+int storage__config_put(MDB_txn *txn, storage *s, const struct bucket *b,
+                        char *errmsg);
+
+/* msgpack encoding of a config (codec.c) */
+void storage__config_pack(msgpack_packer *pk, const cairn_bucket_config *cfg);
+int storage__config_unpack(const msgpack_object *o, cairn_bucket_config *cfg,
+                           char *errmsg);
+
+/* Walk the msgpack document in @buf, refusing (-1) truncated input and any
+ * array or map that claims more elements than bytes remain (codec.c). */
+int storage__mp_check(const void *buf, size_t len);
+
+/* ------------------------------------------------------------------------
+ * Keyspace: the key -> latest record database with group records
+ * (keyspace.c)
+ * ---------------------------------------------------------------------- */
+
+/* Find @key's latest record. Returns 0, CAIRN_ENOTFOUND or an error. The
+ * view is valid until the next write in @txn. */
+int storage__ks_get(MDB_txn *txn, MDB_dbi dbi, const void *key, size_t len,
+                    struct record_view *out, char *errmsg);
+/* Store @r as @r->key's latest record. */
+int storage__ks_put(MDB_txn *txn, MDB_dbi dbi, const struct record *r,
+                    char *errmsg);
+/* Remove @key's latest record (absent: no-op). */
+int storage__ks_del(MDB_txn *txn, MDB_dbi dbi, const void *key, size_t len,
+                    char *errmsg);
+
+/* Iterates user keys in byte order across plain and group records. */
+struct ks_cursor {
+    MDB_cursor *c;
+    MDB_val k, v;
+    bool valid;
+    uint32_t member; /* group: current member index */
+    uint32_t count;  /* group: members; plain: 1 */
+    size_t offset;   /* group: offset of the current member */
+    struct record_view cur;
+};
+
+int storage__ks_open(MDB_txn *txn, MDB_dbi dbi, struct ks_cursor *kc,
+                     char *errmsg);
+void storage__ks_close(struct ks_cursor *kc);
+/* Position at the first key >= @key (NULL: the first key). */
+int storage__ks_seek(struct ks_cursor *kc, const void *key, size_t len,
+                     char *errmsg);
+int storage__ks_next(struct ks_cursor *kc, char *errmsg);
+
+/* ------------------------------------------------------------------------
+ * Revisions (apply.c, read.c)
+ * ---------------------------------------------------------------------- */
+
+int storage__rev_get(MDB_txn *txn, const struct bucket *b, uint64_t rev,
+                     struct record_view *out, char *errmsg);
+bool storage__is_live(const struct storage_entry *e, uint64_t now);
+int storage__check_key(const void *key, size_t len, char *errmsg);
+
+/* ------------------------------------------------------------------------
+ * Transactions (env.c)
+ * ---------------------------------------------------------------------- */
+
+int storage__txn_begin(storage *s, bool write, storage_txn **out,
+                       char *errmsg);
+/* The working counters of @b in write txn @t (added on first touch). */
+struct bucket_counters *storage__touch(storage_txn *t, struct bucket *b,
+                                       char *errmsg);
+int storage__apply_in(storage_txn *t, struct bucket *b,
+                      const struct storage_cmd *cmd, uint64_t index,
+                      struct storage_result *res, char *errmsg);
+
+#endif /* CAIRN_STORAGE_INTERNAL_H */

@@ -1,0 +1,384 @@
+/*
+ * storage.h — cairn's storage engine: buckets of keys with revisions,
+ * history, TTL, conditional writes, scans and snapshots, on LMDB.
+ *
+ * Overview
+ * --------
+ * A `storage` is one LMDB environment in a node's data directory; it holds
+ * every bucket replica of the node. The engine is pure and deterministic: it
+ * never reads a clock (every command carries its proposer's timestamp, every
+ * read takes the caller's `now`), opens no socket and knows nothing of Raft.
+ * Two replicas that apply the same commands hold the same state, byte for
+ * byte in what any read can observe.
+ *
+ * Writes are commands (struct storage_cmd). Each is applied in one LMDB write
+ * transaction, and either applies whole or changes nothing: its outcome (new
+ * revision, conflict with the key's current revision, a limit error) is in
+ * struct storage_result. Every applied write to a key takes the bucket's next
+ * revision; a txn takes one per write, in order.
+ *
+ * Encodings: commands, results and snapshots are msgpack documents that carry
+ * a format version (docs/storage.md describes them field by field); the
+ * decoders refuse malformed input with CAIRN_EMALFORMED or CAIRN_EVERSION and
+ * never read outside the buffer they are given.
+ *
+ * Caveats
+ * -------
+ * - Map size: LMDB never grows its map by itself. When the map is full, a
+ *   write fails with CAIRN_ENOSPACE and nothing is written; reopen with a
+ *   larger storage_options.map_size.
+ * - Keep read transactions short. A read transaction pins the pages it sees;
+ *   while one is open, pages freed by writers cannot be reused and the file
+ *   grows. Views returned by reads (struct storage_entry) are valid only
+ *   until the transaction ends: copy what you keep.
+ * - Stale readers: the environment reaps reader slots of dead processes when
+ *   it is opened (mdb_reader_check); one process should own a data directory
+ *   (the node takes a lock on it).
+ * - With storage_options.no_sync the last commits before a crash may be lost
+ *   (never reordered or torn); the caller must be able to re-apply them (the
+ *   node replays its Raft log from the applied index stored here).
+ * - A storage handle and its transactions belong to one thread at a time.
+ */
+#ifndef CAIRN_STORAGE_H
+#define CAIRN_STORAGE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cairn.h"
+
+typedef struct storage storage;
+typedef struct storage_txn storage_txn;
+
+/* ------------------------------------------------------------------------
+ * Environment
+ * ---------------------------------------------------------------------- */
+
+struct storage_options {
+    uint64_t map_size;    /* bytes; 0: 1 GiB */
+    uint32_t max_buckets; /* 0: 1024 */
+    bool no_sync;         /* skip fsync on commit (see Caveats) */
+};
+
+/*
+ * Open (creating if missing) the storage in directory @dir, with @opts
+ * (NULL: defaults). On success *out owns the environment; release it with
+ * storage_close().
+ *
+ * Errors: CAIRN_EINVAL (bad option), CAIRN_EIO (the directory cannot be
+ * created or opened: the message names it and the system error),
+ * CAIRN_EVERSION (written by an unknown format version), CAIRN_ECORRUPT,
+ * CAIRN_ENOMEM.
+ */
+int storage_open(const char *dir, const struct storage_options *opts,
+                 storage **out, char *errmsg);
+
+/* Close @s. Every transaction must have ended. NULL is accepted. */
+void storage_close(storage *s);
+
+/* ------------------------------------------------------------------------
+ * Buckets
+ * ---------------------------------------------------------------------- */
+
+struct storage_bucket_info {
+    cairn_bucket_config config;
+    uint64_t created;        /* time of the create command, ns */
+    uint64_t keys;           /* keys whose latest revision is a value */
+    uint64_t bytes;          /* key+value+metadata bytes of kept revisions */
+    uint64_t last_revision;  /* 0: nothing written yet */
+    uint64_t compacted_revision; /* a change at or below it may be gone */
+    uint64_t applied_index;  /* highest index given to storage_apply */
+};
+
+/*
+ * Create bucket @cfg->name with @cfg (copied) at time @now.
+ * Errors: CAIRN_EINVAL (bad config: the message names the field),
+ * CAIRN_EEXIST, CAIRN_ENOSPACE (max_buckets reached or map full), CAIRN_EIO.
+ */
+int storage_bucket_create(storage *s, const cairn_bucket_config *cfg,
+                          uint64_t now, char *errmsg);
+
+/* Delete bucket @name and all its data; its pages are reused by later
+ * writes. Errors: CAIRN_ENOBUCKET, CAIRN_EIO. */
+int storage_bucket_delete(storage *s, const char *name, char *errmsg);
+
+/* Called once per bucket name in byte order; a non-zero return stops the
+ * listing and is returned by storage_bucket_list(). */
+typedef int (*storage_bucket_cb)(void *arg, const char *name);
+
+/* List the buckets. Errors: CAIRN_EIO, or what @cb returned. */
+int storage_bucket_list(storage *s, storage_bucket_cb cb, void *arg,
+                        char *errmsg);
+
+/* Fill @out with bucket @name's config and counters.
+ * Errors: CAIRN_ENOBUCKET, CAIRN_ECORRUPT, CAIRN_EIO. */
+int storage_bucket_info(storage *s, const char *name,
+                        struct storage_bucket_info *out, char *errmsg);
+
+/* ------------------------------------------------------------------------
+ * Commands
+ * ---------------------------------------------------------------------- */
+
+/* What a revision did to its key. */
+enum storage_op {
+    STORAGE_OP_PUT = 1,   /* set a value */
+    STORAGE_OP_DEL = 2,   /* delete: a marker kept in history */
+    STORAGE_OP_PURGE = 3, /* purge or expiry: history dropped, one marker */
+};
+
+enum storage_cmd_type {
+    STORAGE_CMD_PUT = 1,    /* set the value */
+    STORAGE_CMD_CREATE = 2, /* set only if absent, deleted or expired */
+    STORAGE_CMD_UPDATE = 3, /* set only if the latest revision is .revision */
+    STORAGE_CMD_CAS = 4,    /* set only if the value equals .old (or absent) */
+    STORAGE_CMD_DELETE = 5, /* delete (if .revision: only at that revision) */
+    STORAGE_CMD_PURGE = 6,  /* purge (if .revision: only at that revision) */
+    STORAGE_CMD_EXPIRE = 7, /* remove what has aged out at .time */
+    STORAGE_CMD_TXN = 8,    /* compares, then all writes or none */
+};
+
+/* One write to one key. Pointers are borrowed for the call. */
+struct storage_write {
+    uint32_t op; /* enum storage_op (in a txn); commands imply it */
+    const void *key;
+    size_t key_len;
+    const void *value;
+    size_t value_len;
+    const void *meta; /* per-key metadata, opaque bytes; NULL: none */
+    size_t meta_len;
+    int64_t ttl_ns;      /* > 0: expires .time + ttl_ns after the write */
+    uint64_t expires_at; /* absolute expiry, ns; 0: none (not with ttl) */
+};
+
+enum storage_cmp_target {
+    STORAGE_CMP_VALUE = 1,    /* the latest value (absent keys never match) */
+    STORAGE_CMP_REVISION = 2, /* the latest revision (0 when absent) */
+    STORAGE_CMP_EXISTS = 3,   /* whether the key has a live value */
+};
+
+enum storage_cmp_op {
+    STORAGE_CMP_EQ = 1,
+    STORAGE_CMP_NE = 2,
+    STORAGE_CMP_LT = 3, /* revision only */
+    STORAGE_CMP_GT = 4, /* revision only */
+};
+
+struct storage_compare {
+    const void *key;
+    size_t key_len;
+    uint32_t target; /* enum storage_cmp_target */
+    uint32_t op;     /* enum storage_cmp_op; EXISTS uses EQ with .exists */
+    const void *value;
+    size_t value_len;
+    uint64_t revision;
+    bool exists;
+};
+
+struct storage_cmd {
+    uint32_t type; /* enum storage_cmd_type */
+    uint64_t time; /* the proposer's clock, ns since the epoch */
+    struct storage_write w; /* PUT CREATE UPDATE CAS DELETE PURGE */
+    uint64_t revision;      /* UPDATE; DELETE/PURGE when non-zero */
+    bool has_old;           /* CAS: false means "only if absent" */
+    const void *old;
+    size_t old_len;
+    uint32_t n_compares; /* TXN */
+    const struct storage_compare *compares;
+    uint32_t n_writes; /* TXN, 1..CAIRN_TXN_OPS_MAX */
+    const struct storage_write *writes;
+    void *owned_; /* set by storage_cmd_decode; freed by storage_cmd_release */
+};
+
+struct storage_result {
+    int code;                  /* CAIRN_OK or why the command changed nothing */
+    uint64_t revision;         /* first new revision (0: none) */
+    uint64_t last_revision;    /* last new revision (TXN; else = revision) */
+    uint64_t current_revision; /* ECONFLICT: the key's latest revision */
+    uint32_t failed_compare;   /* TXN ECONFLICT: index of the failed compare */
+    uint32_t count;            /* EXPIRE: entries removed; TXN: writes */
+    bool skipped;              /* index already applied: nothing done */
+    char errmsg[CAIRN_ERRMSG_SIZE]; /* for a code other than CAIRN_OK */
+};
+
+/*
+ * Apply @cmd to bucket @bucket in one write transaction. @index is the
+ * caller's log index (0: untracked): a command whose index is not above the
+ * bucket's applied index is skipped (res->skipped) and the applied index is
+ * stored with the write, so replaying a log never applies an entry twice.
+ *
+ * Returns 0 when the outcome is in @res: applied (res->code CAIRN_OK) or
+ * refused with nothing changed: CAIRN_ENOBUCKET, CAIRN_EINVAL (bad key,
+ * ttl...), CAIRN_ETOOLARGE (key, value, metadata or txn size),
+ * CAIRN_ECONFLICT (with res->current_revision), CAIRN_EFULL (max_bytes).
+ * These outcomes are deterministic: every replica reaches the same one.
+ * Returns non-zero only when the environment failed (CAIRN_ENOSPACE,
+ * CAIRN_EIO, CAIRN_ECORRUPT, CAIRN_ENOMEM); then nothing was written.
+ */
+int storage_apply(storage *s, const char *bucket, const struct storage_cmd *cmd,
+                  uint64_t index, struct storage_result *res, char *errmsg);
+
+/*
+ * Batched writes: several commands in one LMDB transaction, committed
+ * together (one commit per Raft batch). Each command still applies whole or
+ * not at all. If storage_write_apply() returns non-zero the transaction must
+ * be aborted. Begin errors: CAIRN_EIO, CAIRN_ENOMEM.
+ */
+int storage_write_begin(storage *s, storage_txn **out, char *errmsg);
+int storage_write_apply(storage_txn *t, const char *bucket,
+                        const struct storage_cmd *cmd, uint64_t index,
+                        struct storage_result *res, char *errmsg);
+/* Commit and free @t. Errors: CAIRN_ENOSPACE, CAIRN_EIO. */
+int storage_write_commit(storage_txn *t, char *errmsg);
+
+/* End @t (read or write) without committing, and free it. NULL accepted. */
+void storage_txn_end(storage_txn *t);
+
+/* ------------------------------------------------------------------------
+ * Reads
+ * ---------------------------------------------------------------------- */
+
+/* A revision of a key. Pointers are views into the transaction's pages:
+ * valid until it ends. */
+struct storage_entry {
+    const void *key;
+    size_t key_len;
+    const void *value; /* NULL, 0 for markers and keys-only scans */
+    size_t value_len;
+    const void *meta;
+    size_t meta_len;
+    uint64_t revision;
+    uint64_t create_revision; /* revision that created the key's lifetime */
+    uint64_t updated;         /* time of the write, ns */
+    uint64_t expires_at;      /* 0: never */
+    uint32_t op;              /* enum storage_op */
+};
+
+/* Called once per entry; a non-zero return stops the iteration and is
+ * returned by the function that called it. */
+typedef int (*storage_entry_cb)(void *arg, const struct storage_entry *e);
+
+/* Start a read transaction: a consistent view until storage_txn_end().
+ * Errors: CAIRN_EIO, CAIRN_ENOMEM. */
+int storage_read_begin(storage *s, storage_txn **out, char *errmsg);
+
+/*
+ * Read @key in @bucket as of @now: the latest value when @revision is 0,
+ * else that exact revision if it is kept, is a value and belongs to @key.
+ * @out may be NULL (an existence check).
+ * Errors: CAIRN_ENOTFOUND (absent, deleted, purged, expired at @now,
+ * revision not kept), CAIRN_ENOBUCKET, CAIRN_EINVAL (key length),
+ * CAIRN_ECORRUPT (a record failed its checksum).
+ */
+int storage_get(storage_txn *t, const char *bucket, const void *key,
+                size_t key_len, uint64_t revision, uint64_t now,
+                struct storage_entry *out, char *errmsg);
+
+/*
+ * The kept revisions of @key, newest first (at most the bucket's history),
+ * delete and purge markers included, revisions expired at @now left out.
+ * Errors: CAIRN_ENOTFOUND (nothing kept), CAIRN_ENOBUCKET, CAIRN_EINVAL,
+ * CAIRN_ECORRUPT, or what @cb returned.
+ */
+int storage_history(storage_txn *t, const char *bucket, const void *key,
+                    size_t key_len, uint64_t now, storage_entry_cb cb,
+                    void *arg, char *errmsg);
+
+/* Which keys a scan or count visits. All pointers are borrowed. */
+struct storage_scan {
+    const void *start; /* first key, inclusive; NULL: the first key */
+    size_t start_len;
+    const void *end; /* end, exclusive; NULL: past the last key */
+    size_t end_len;
+    const void *prefix; /* only keys with this prefix; NULL: any */
+    size_t prefix_len;
+    const void *cursor; /* from a previous page: resume after its last key */
+    size_t cursor_len;
+    uint32_t limit; /* entries per page; 0: no limit */
+    bool keys_only; /* deliver keys and revisions, no value */
+    uint64_t now;   /* keys expired at @now are skipped */
+};
+
+#define STORAGE_CURSOR_MAX (1 + CAIRN_KEY_MAX)
+
+/* Where a scan page ended. */
+struct storage_page {
+    uint32_t count; /* entries delivered */
+    bool more;      /* more keys follow: resume with .cursor */
+    uint8_t cursor[STORAGE_CURSOR_MAX];
+    size_t cursor_len;
+};
+
+/*
+ * Deliver the live keys of @bucket selected by @args, in key byte order, to
+ * @cb (NULL: only count them into @page). The cursor is opaque: version
+ * byte, then the page's last key.
+ * Errors: CAIRN_ENOBUCKET, CAIRN_EINVAL (bad range, prefix or cursor),
+ * CAIRN_ECORRUPT, or what @cb returned.
+ */
+int storage_scan(storage_txn *t, const char *bucket,
+                 const struct storage_scan *args, storage_entry_cb cb,
+                 void *arg, struct storage_page *page, char *errmsg);
+
+/* Count the live keys selected by @args (limit and cursor apply as in a
+ * scan). Same errors as storage_scan(). */
+int storage_count(storage_txn *t, const char *bucket,
+                  const struct storage_scan *args, uint64_t *count,
+                  char *errmsg);
+
+/* ------------------------------------------------------------------------
+ * Snapshots
+ * ---------------------------------------------------------------------- */
+
+/*
+ * Serialise bucket @bucket (config, counters, every kept revision) from one
+ * consistent read transaction. On success *buf (malloc'd, the caller frees
+ * it) holds *len bytes in the versioned, checksummed snapshot format.
+ * Errors: CAIRN_ENOBUCKET, CAIRN_ECORRUPT, CAIRN_ENOMEM, CAIRN_EIO.
+ */
+int storage_snapshot(storage *s, const char *bucket, void **buf, size_t *len,
+                     char *errmsg);
+
+/*
+ * Replace bucket @bucket's whole state with the snapshot in @buf (borrowed),
+ * creating the bucket if it does not exist. The snapshot is verified before
+ * anything is written: a truncated, corrupted, foreign-version snapshot or
+ * one of another bucket is refused and the old state stays as it was.
+ * Errors: CAIRN_ECORRUPT, CAIRN_EVERSION, CAIRN_EMALFORMED, CAIRN_EINVAL
+ * (snapshot of another bucket), CAIRN_ENOSPACE, CAIRN_EIO, CAIRN_ENOMEM.
+ */
+int storage_restore(storage *s, const char *bucket, const void *buf,
+                    size_t len, char *errmsg);
+
+/* ------------------------------------------------------------------------
+ * Encodings
+ * ---------------------------------------------------------------------- */
+
+/*
+ * Encode @cmd. On success *buf (malloc'd, the caller frees it) holds *len
+ * bytes. Errors: CAIRN_EINVAL (unknown type or op), CAIRN_ENOMEM.
+ */
+int storage_cmd_encode(const struct storage_cmd *cmd, void **buf, size_t *len,
+                       char *errmsg);
+
+/*
+ * Decode a command from @buf. The byte fields of @cmd point into @buf (keep
+ * it alive while using @cmd); txn arrays are allocated: call
+ * storage_cmd_release() when done (also after an error, harmlessly).
+ * Errors: CAIRN_EMALFORMED (the message says which field), CAIRN_EVERSION,
+ * CAIRN_ENOMEM.
+ */
+int storage_cmd_decode(const void *buf, size_t len, struct storage_cmd *cmd,
+                       char *errmsg);
+
+/* Free what storage_cmd_decode() allocated for @cmd. */
+void storage_cmd_release(struct storage_cmd *cmd);
+
+/* Encode / decode a result (same ownership rules as commands; a decoded
+ * result owns nothing). */
+int storage_result_encode(const struct storage_result *res, void **buf,
+                          size_t *len, char *errmsg);
+int storage_result_decode(const void *buf, size_t len,
+                          struct storage_result *res, char *errmsg);
+
+#endif /* CAIRN_STORAGE_H */
