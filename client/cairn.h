@@ -87,6 +87,14 @@ CAIRN_API const char *cairn_errname(int code);
 /* The HTTP status that stands for @code (500 for codes not in the list). */
 CAIRN_API int cairn_http_status(int code);
 
+/*
+ * Check that @buf holds exactly one complete msgpack document whose arrays
+ * and maps claim no more elements than bytes remain, nested at most 16
+ * deep. Returns 0, or -1. Decoders run it before msgpack-c's unpacker,
+ * which allocates room for claimed elements before reading them.
+ */
+CAIRN_API int cairn_msgpack_check(const void *buf, size_t len);
+
 /* ------------------------------------------------------------------------
  * Limits
  * ---------------------------------------------------------------------- */

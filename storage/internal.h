@@ -156,10 +156,6 @@ void storage__config_pack(msgpack_packer *pk, const cairn_bucket_config *cfg);
 int storage__config_unpack(const msgpack_object *o, cairn_bucket_config *cfg,
                            char *errmsg);
 
-/* Walk the msgpack document in @buf, refusing (-1) truncated input and any
- * array or map that claims more elements than bytes remain (codec.c). */
-int storage__mp_check(const void *buf, size_t len);
-
 /* ------------------------------------------------------------------------
  * Keyspace: the key -> latest record database with group records
  * (keyspace.c)

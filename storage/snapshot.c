@@ -377,7 +377,7 @@ int storage_restore(storage *s, const char *bucket, const void *buf,
                              version, SNAPSHOT_VERSION);
     }
     body = len - SNAP_HEADER - SNAP_TRAILER;
-    if (storage__mp_check(p + SNAP_HEADER, body) != 0) {
+    if (cairn_msgpack_check(p + SNAP_HEADER, body) != 0) {
         return storage__fail(errmsg, CAIRN_EMALFORMED,
                              "snapshot body is not valid msgpack");
     }
