@@ -54,4 +54,34 @@ int consensus_entry_decode(const void *buf, size_t len,
                            struct consensus_cmd_buf *cmds, unsigned *n,
                            char *errmsg);
 
+/* ------------------------------------------------------------------------
+ * Placement
+ * ---------------------------------------------------------------------- */
+
+/* A node as placement sees it. Strings are borrowed. */
+struct consensus_node {
+    uint64_t id;
+    const char *cluster;                    /* the node's cluster name */
+    uint32_t n_tags;
+    const char (*tags)[CAIRN_TAG_MAX + 1];  /* "key:value" */
+    uint32_t replicas;                      /* bucket replicas it holds */
+};
+
+/*
+ * Choose the nodes for a bucket with @cfg among @nodes: a node qualifies
+ * when its cluster matches cfg->cluster (empty matches any) and its tags
+ * include every cfg tag. Among those, replicas go first to distinct
+ * `zone:` values (a node without a zone tag counts as a zone of its own),
+ * then to the nodes holding the fewest replicas, then to the lowest id.
+ * Deterministic: the same inputs give the same choice.
+ *
+ * On success @out (room for cfg->num_replicas ids) holds the chosen ids in
+ * choice order. Errors: CAIRN_EPLACEMENT with a message naming what is
+ * missing ("placement needs 3 nodes with tags [disk:ssd], 2 match"),
+ * CAIRN_EINVAL (num_replicas out of range).
+ */
+int consensus_place(const struct consensus_node *nodes, size_t n,
+                    const cairn_bucket_config *cfg, uint64_t *out,
+                    char *errmsg);
+
 #endif /* CAIRN_CONSENSUS_H */
