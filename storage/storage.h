@@ -267,8 +267,9 @@ int storage_read_begin(storage *s, storage_txn **out, char *errmsg);
  * else that exact revision if it is kept, is a value and belongs to @key.
  * @out may be NULL (an existence check).
  * Errors: CAIRN_ENOTFOUND (absent, deleted, purged, expired at @now,
- * revision not kept), CAIRN_ENOBUCKET, CAIRN_EINVAL (key length),
- * CAIRN_ECORRUPT (a record failed its checksum).
+ * revision not kept), CAIRN_ENOBUCKET, CAIRN_EINVAL (empty key),
+ * CAIRN_ETOOLARGE (key over 512 bytes), CAIRN_ECORRUPT (a record failed its
+ * checksum).
  */
 int storage_get(storage_txn *t, const char *bucket, const void *key,
                 size_t key_len, uint64_t revision, uint64_t now,
@@ -277,8 +278,9 @@ int storage_get(storage_txn *t, const char *bucket, const void *key,
 /*
  * The kept revisions of @key, newest first (at most the bucket's history),
  * delete and purge markers included, revisions expired at @now left out.
- * Errors: CAIRN_ENOTFOUND (nothing kept), CAIRN_ENOBUCKET, CAIRN_EINVAL,
- * CAIRN_ECORRUPT, or what @cb returned.
+ * Errors: CAIRN_ENOTFOUND (nothing kept), CAIRN_ENOBUCKET, CAIRN_EINVAL
+ * (empty key), CAIRN_ETOOLARGE (key over 512 bytes), CAIRN_ECORRUPT, or what
+ * @cb returned.
  */
 int storage_history(storage_txn *t, const char *bucket, const void *key,
                     size_t key_len, uint64_t now, storage_entry_cb cb,
@@ -312,8 +314,10 @@ struct storage_page {
 /*
  * Deliver the live keys of @bucket selected by @args, in key byte order, to
  * @cb (NULL: only count them into @page). The cursor is opaque: version
- * byte, then the page's last key.
- * Errors: CAIRN_ENOBUCKET, CAIRN_EINVAL (bad range, prefix or cursor),
+ * byte, then the page's last key. A range whose start is not below its end
+ * is empty.
+ * Errors: CAIRN_ENOBUCKET, CAIRN_EINVAL (a bound over 512 bytes, a cursor
+ * this store did not give),
  * CAIRN_ECORRUPT, or what @cb returned.
  */
 int storage_scan(storage_txn *t, const char *bucket,
