@@ -172,6 +172,9 @@ int storage__ks_put(MDB_txn *txn, MDB_dbi dbi, const struct record *r,
 int storage__ks_del(MDB_txn *txn, MDB_dbi dbi, const void *key, size_t len,
                     char *errmsg);
 
+/* Byte order of keys: memcmp, then the shorter first. */
+int storage__key_cmp(const void *a, size_t alen, const void *b, size_t blen);
+
 /* Iterates user keys in byte order across plain and group records. */
 struct ks_cursor {
     MDB_cursor *c;

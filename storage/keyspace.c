@@ -27,10 +27,10 @@ static void lmdb_key(const void *key, size_t len, MDB_val *k)
     k->mv_size = is_grouped(len) ? GROUP_KEY_LEN : len;
 }
 
-static int key_cmp(const void *a, size_t alen, const void *b, size_t blen)
+int storage__key_cmp(const void *a, size_t alen, const void *b, size_t blen)
 {
     size_t n = alen < blen ? alen : blen;
-    int c = memcmp(a, b, n);
+    int c = n > 0 ? memcmp(a, b, n) : 0;
     if (c != 0) {
         return c;
     }
@@ -97,7 +97,7 @@ int storage__ks_get(MDB_txn *txn, MDB_dbi dbi, const void *key, size_t len,
         if ((rc = group_member(&v, &off, out, errmsg)) != 0) {
             return rc;
         }
-        if (key_cmp(out->e.key, out->e.key_len, key, len) == 0) {
+        if (storage__key_cmp(out->e.key, out->e.key_len, key, len) == 0) {
             return 0;
         }
     }
@@ -139,7 +139,7 @@ static int group_rewrite(MDB_txn *txn, MDB_dbi dbi, MDB_val *k,
             }
             mstart = (const uint8_t *)old->mv_data + before + 4;
             mlen = off - before - 4;
-            c = key_cmp(m.e.key, m.e.key_len, key, len);
+            c = storage__key_cmp(m.e.key, m.e.key_len, key, len);
         }
         if (!placed && c >= 0) {
             storage__put_u32le(buf + out, (uint32_t)rsize);
@@ -315,7 +315,7 @@ int storage__ks_seek(struct ks_cursor *kc, const void *key, size_t len,
                     errmsg);
     /* Inside a group, skip the members that sort before @key. */
     while (rc == 0 && kc->valid &&
-           key_cmp(kc->cur.e.key, kc->cur.e.key_len, key, len) < 0) {
+           storage__key_cmp(kc->cur.e.key, kc->cur.e.key_len, key, len) < 0) {
         rc = storage__ks_next(kc, errmsg);
     }
     return rc;

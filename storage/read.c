@@ -14,11 +14,6 @@ static int read_bucket(storage_txn *t, const char *name, struct bucket **out,
     return 0;
 }
 
-static int read_key(const void *key, size_t len, char *errmsg)
-{
-    return storage__check_key(key, len, errmsg);
-}
-
 int storage_get(storage_txn *t, const char *bucket, const void *key,
                 size_t key_len, uint64_t revision, uint64_t now,
                 struct storage_entry *out, char *errmsg)
@@ -27,7 +22,7 @@ int storage_get(storage_txn *t, const char *bucket, const void *key,
     struct record_view v;
     int rc;
     if ((rc = read_bucket(t, bucket, &b, errmsg)) != 0 ||
-        (rc = read_key(key, key_len, errmsg)) != 0) {
+        (rc = storage__check_key(key, key_len, errmsg)) != 0) {
         return rc;
     }
     if (revision == 0) {
@@ -70,7 +65,7 @@ int storage_history(storage_txn *t, const char *bucket, const void *key,
     uint32_t delivered = 0;
     int rc;
     if ((rc = read_bucket(t, bucket, &b, errmsg)) != 0 ||
-        (rc = read_key(key, key_len, errmsg)) != 0) {
+        (rc = storage__check_key(key, key_len, errmsg)) != 0) {
         return rc;
     }
     rc = storage__ks_get(t->txn, b->kdb, key, key_len, &latest, errmsg);
@@ -106,16 +101,6 @@ int storage_history(storage_txn *t, const char *bucket, const void *key,
                              "no revision of the key is kept");
     }
     return 0;
-}
-
-static int key_cmp(const void *a, size_t alen, const void *b, size_t blen)
-{
-    size_t n = alen < blen ? alen : blen;
-    int c = n > 0 ? memcmp(a, b, n) : 0;
-    if (c != 0) {
-        return c;
-    }
-    return alen < blen ? -1 : alen > blen ? 1 : 0;
 }
 
 static bool has_prefix(const struct storage_entry *e, const void *p,
@@ -160,11 +145,11 @@ int storage_scan(storage_txn *t, const char *bucket,
         from_len = args->start_len;
     }
     if (args->prefix != NULL && args->prefix_len > 0 &&
-        key_cmp(args->prefix, args->prefix_len, from, from_len) > 0) {
+        storage__key_cmp(args->prefix, args->prefix_len, from, from_len) > 0) {
         from = args->prefix;
         from_len = args->prefix_len;
     }
-    if (after != NULL && key_cmp(after, after_len, from, from_len) > 0) {
+    if (after != NULL && storage__key_cmp(after, after_len, from, from_len) > 0) {
         from = after;
         from_len = after_len;
     }
@@ -175,14 +160,14 @@ int storage_scan(storage_txn *t, const char *bucket,
     for (; rc == 0 && kc.valid; rc = storage__ks_next(&kc, errmsg)) {
         struct storage_entry e = kc.cur.e;
         if (args->end != NULL && args->end_len > 0 &&
-            key_cmp(e.key, e.key_len, args->end, args->end_len) >= 0) {
+            storage__key_cmp(e.key, e.key_len, args->end, args->end_len) >= 0) {
             break;
         }
         if (args->prefix != NULL && args->prefix_len > 0 &&
             !has_prefix(&e, args->prefix, args->prefix_len)) {
             break; /* past every key with the prefix */
         }
-        if (after != NULL && key_cmp(e.key, e.key_len, after, after_len) <= 0) {
+        if (after != NULL && storage__key_cmp(e.key, e.key_len, after, after_len) <= 0) {
             continue;
         }
         if (!storage__is_live(&e, args->now)) {
