@@ -14,16 +14,21 @@
  *
  * Caveats
  * -------
- * - Only this folder includes raft.h; the group API (start, propose, read
- *   barrier, leadership) is added with the node.
+ * - Only this folder includes raft.h: the API below speaks cairn types.
+ * - Everything runs on the node's one libuv loop thread; nothing here is
+ *   thread-safe.
  */
 #ifndef CAIRN_CONSENSUS_H
 #define CAIRN_CONSENSUS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "cairn.h"
+#include "storage.h"
+
+struct uv_loop_s;
 
 /* Most commands one log entry carries. */
 #define CONSENSUS_BATCH_MAX 1024
@@ -83,5 +88,125 @@ struct consensus_node {
 int consensus_place(const struct consensus_node *nodes, size_t n,
                     const cairn_bucket_config *cfg, uint64_t *out,
                     char *errmsg);
+
+/* ------------------------------------------------------------------------
+ * A node's consensus layer and its Raft groups
+ * ---------------------------------------------------------------------- */
+
+typedef struct consensus consensus;
+typedef struct consensus_group consensus_group;
+
+#define CONSENSUS_ADDRESS_MAX 64
+
+/* Receives a log line: @level 0 debug, 1 info, 2 warn, 3 error (the levels
+ * of node/log.h); @group is the bucket name or NULL; strings are borrowed
+ * for the call. */
+typedef void (*consensus_log_cb)(void *data, int level, const char *group,
+                                 const char *msg);
+
+struct consensus_options {
+    uint64_t id;               /* this node's raft id, non-zero */
+    const char *cluster;       /* cluster name (copied) */
+    const char *peer_address;  /* "a.b.c.d:port" (copied); port 0: any */
+    const char *raft_dir;      /* groups' logs go in <raft_dir>/<group id> */
+    storage *storage;          /* (borrowed) the node's storage */
+    unsigned election_timeout_ms; /* 0: 1000 */
+    unsigned heartbeat_ms;        /* 0: 100 */
+    unsigned snapshot_threshold;  /* 0: 100000 */
+    unsigned snapshot_trailing;   /* 0: 50000 */
+    consensus_log_cb log;      /* may be NULL */
+    void *log_data;
+};
+
+/*
+ * Create the consensus layer of a node on @loop (borrowed) and start
+ * listening on its peer address. On success *out must be released with
+ * consensus_close(). Errors: CAIRN_EINVAL (options: the message names the
+ * field), CAIRN_EIO ("peer listen 127.0.0.1:7501: address already in use"),
+ * CAIRN_ENOMEM.
+ */
+int consensus_create(struct uv_loop_s *loop, const struct consensus_options *o,
+                     consensus **out, char *errmsg);
+
+/* The bound peer address (the real port when port 0 was asked for).
+ * Borrowed: valid until close. */
+const char *consensus_peer_address(const consensus *c);
+
+/* Stop every group (as consensus_group_stop) and the listener; @cb (may be
+ * NULL) fires from the loop once everything is closed and @c is freed. */
+void consensus_close(consensus *c, void (*cb)(void *data), void *data);
+
+/* A voter of a group. */
+struct consensus_member {
+    uint64_t id;
+    char address[CONSENSUS_ADDRESS_MAX + 1]; /* its peer address */
+};
+
+/*
+ * Start this node's replica of group @group_id, which replicates bucket
+ * @bucket (it must exist in the node's storage) over @members (1..5, this
+ * node among them; copied). A group whose log directory is new is
+ * bootstrapped with @members; one that has a log resumes from it.
+ * On success *out is valid until consensus_group_stop()'s callback.
+ * Errors: CAIRN_EINVAL (members, bucket), CAIRN_EEXIST (group already
+ * running), CAIRN_EIO (log directory, raft start), CAIRN_ENOMEM.
+ */
+int consensus_group_start(consensus *c, uint64_t group_id, const char *bucket,
+                          const struct consensus_member *members, unsigned n,
+                          consensus_group **out, char *errmsg);
+
+/*
+ * The outcome of a proposal: @status is 0 and @res the command's result
+ * (borrowed for the call), or, with @res NULL:
+ *   CAIRN_ENOTLEADER  this replica is not the leader: nothing was applied;
+ *   CAIRN_EUNAVAILABLE leadership was lost or the group stopped after the
+ *                     command entered the log: it may or may not apply.
+ */
+typedef void (*consensus_propose_cb)(void *data, int status,
+                                     const struct storage_result *res);
+
+/*
+ * Propose encoded storage command @cmd (@len bytes, copied). Commands
+ * proposed during one turn of the loop go into one log entry (at most
+ * CONSENSUS_BATCH_MAX), so a busy group appends one entry per turn. @cb
+ * fires exactly once, never from within this call. Errors (then @cb never
+ * fires): CAIRN_ENOTLEADER, CAIRN_ETOOLARGE, CAIRN_ENOMEM.
+ */
+int consensus_group_propose(consensus_group *g, const void *cmd, size_t len,
+                            consensus_propose_cb cb, void *data,
+                            char *errmsg);
+
+/* Fires with 0 when this leader has applied every entry committed before
+ * the read asked, or with CAIRN_ENOTLEADER / CAIRN_EUNAVAILABLE. */
+typedef void (*consensus_read_cb)(void *data, int status);
+
+/*
+ * Wait until a linearizable read may be served from local state: canonical
+ * raft has no ReadIndex, so this appends a barrier and waits for it to
+ * apply. Reads that arrive while a barrier is in flight share the next
+ * one. @cb fires exactly once, never from within this call.
+ * Errors: CAIRN_ENOTLEADER, CAIRN_ENOMEM.
+ */
+int consensus_group_read_barrier(consensus_group *g, consensus_read_cb cb,
+                                 void *data, char *errmsg);
+
+/* Whether this replica is the group's leader now. */
+bool consensus_group_is_leader(consensus_group *g);
+
+/* The current leader's id (0 if unknown) and peer address (borrowed until
+ * the next loop turn; NULL if unknown). */
+uint64_t consensus_group_leader(consensus_group *g, const char **address);
+
+/* The index of the last entry this replica applied. */
+uint64_t consensus_group_applied(consensus_group *g);
+
+/* The bucket the group replicates. */
+const char *consensus_group_bucket(const consensus_group *g);
+
+/* Stop this replica: pending proposals fail with CAIRN_EUNAVAILABLE (or
+ * CAIRN_ENOTLEADER if never appended); @cb (may be NULL) fires once the
+ * group is closed and freed. */
+void consensus_group_stop(consensus_group *g, void (*cb)(void *data),
+                          void *data);
 
 #endif /* CAIRN_CONSENSUS_H */
