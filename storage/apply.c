@@ -1,8 +1,9 @@
 /*
  * Applying commands. Every command either applies whole or changes nothing:
- * everything a command can refuse (sizes, conditions) is checked before the
- * first write, and the one check that needs the result (max_bytes) runs the
- * command in a nested LMDB transaction that is dropped when it fails.
+ * everything a command can refuse (sizes, conditions, a single write's
+ * max_bytes) is checked before the first write; a txn's max_bytes check
+ * needs the state all its writes leave, so a txn that writes values into a
+ * limited bucket runs in a nested LMDB transaction dropped when it fails.
  */
 #include <stddef.h>
 #include <stdlib.h>
@@ -174,6 +175,17 @@ static uint64_t marker_expiry(const struct bucket *b, uint64_t time,
     return from_expiry ? time + EXPIRY_MARKER_NS : 0;
 }
 
+/* How many of @o's kept revisions stay (as older ones) under a new
+ * revision of @op; the rest are dropped. */
+static uint32_t kept_after(const struct bucket *b, const struct old_state *o,
+                           uint32_t op)
+{
+    if (!o->exists || op == STORAGE_OP_PURGE) {
+        return 0;
+    }
+    return o->n_kept < b->cfg.history - 1 ? o->n_kept : b->cfg.history - 1;
+}
+
 /*
  * Write a new revision of @key: @op with @wr's value (PUT), or a marker.
  * @o is the key's state before. Returns the new revision in *rev_out.
@@ -185,15 +197,12 @@ static int write_key(struct wctx *w, const struct storage_write *wr,
 {
     const struct bucket *b = w->b;
     uint64_t rev = w->c->rev + 1;
-    uint32_t keep = 0;
+    uint32_t keep = kept_after(b, o, op);
     struct record r;
     MDB_val k, v;
     uint8_t kb[8];
     int rc;
 
-    if (o->exists && op != STORAGE_OP_PURGE) {
-        keep = o->n_kept < b->cfg.history - 1 ? o->n_kept : b->cfg.history - 1;
-    }
     for (uint32_t i = keep; o->exists && i < o->n_kept; i++) {
         if ((rc = drop_rev(w, o->kept[i])) != 0) {
             return rc;
@@ -297,6 +306,32 @@ static int check_write(const struct bucket *b, const struct storage_write *wr,
     return 0;
 }
 
+/*
+ * Whether a value write of @wr over @o would leave the bucket above its
+ * max_bytes: the new revision's bytes plus what stays, read before anything
+ * is written so a refused write needs no rollback. Sets *full.
+ */
+static int would_overflow(struct wctx *w, const struct storage_write *wr,
+                          const struct old_state *o, bool *full)
+{
+    uint64_t after = w->c->bytes + wr->key_len + wr->value_len + wr->meta_len;
+    *full = false;
+    if (w->b->cfg.max_bytes == -1) {
+        return 0;
+    }
+    for (uint32_t i = kept_after(w->b, o, STORAGE_OP_PUT); i < o->n_kept;
+         i++) {
+        struct record_view v;
+        int rc = storage__rev_get(w->txn, w->b, o->kept[i], &v, w->errmsg);
+        if (rc != 0) {
+            return rc == CAIRN_ENOTFOUND ? CAIRN_ECORRUPT : rc;
+        }
+        after -= storage__entry_bytes(&v.e);
+    }
+    *full = after > (uint64_t)w->b->cfg.max_bytes;
+    return 0;
+}
+
 static int conflict(struct storage_result *res, const struct old_state *o,
                     const char *why)
 {
@@ -373,6 +408,19 @@ static int apply_single(struct wctx *w, const struct storage_cmd *cmd,
             break;
         default:
             break;
+    }
+    if (op == STORAGE_OP_PUT) {
+        bool full;
+        if ((rc = would_overflow(w, &wr, &o, &full)) != 0) {
+            return rc;
+        }
+        if (full) {
+            res->code = storage__fail(res->errmsg, CAIRN_EFULL,
+                                      "bucket '%s' is full (max_bytes %lld)",
+                                      w->b->cfg.name,
+                                      (long long)w->b->cfg.max_bytes);
+            return 0;
+        }
     }
     if ((rc = write_key(w, &wr, wr.key, wr.key_len, op, &o, false,
                         &res->revision)) != 0) {
@@ -667,25 +715,20 @@ static int apply_expire(struct wctx *w, struct storage_result *res)
     return rc;
 }
 
-static bool writes_values(const struct storage_cmd *cmd)
+/* Whether @cmd is a txn that writes a value: its max_bytes check needs the
+ * state all its writes leave, so it runs in a nested transaction.
+ * Single-key commands check before writing (would_overflow). */
+static bool txn_writes_values(const struct storage_cmd *cmd)
 {
-    switch (cmd->type) {
-        case STORAGE_CMD_PUT:
-        case STORAGE_CMD_CREATE:
-        case STORAGE_CMD_UPDATE:
-        case STORAGE_CMD_CAS:
-            return true;
-        case STORAGE_CMD_TXN:
-            for (uint32_t i = 0; i < cmd->n_writes; i++) {
-                if (cmd->writes != NULL &&
-                    cmd->writes[i].op == STORAGE_OP_PUT) {
-                    return true;
-                }
-            }
-            return false;
-        default:
-            return false;
+    if (cmd->type != STORAGE_CMD_TXN || cmd->writes == NULL) {
+        return false;
     }
+    for (uint32_t i = 0; i < cmd->n_writes; i++) {
+        if (cmd->writes[i].op == STORAGE_OP_PUT) {
+            return true;
+        }
+    }
+    return false;
 }
 
 static int dispatch(struct wctx *w, const struct storage_cmd *cmd,
@@ -734,7 +777,7 @@ int storage__apply_in(storage_txn *t, struct bucket *b,
     w.time = cmd->time;
     w.errmsg = errmsg;
 
-    limited = b->cfg.max_bytes != -1 && writes_values(cmd);
+    limited = b->cfg.max_bytes != -1 && txn_writes_values(cmd);
     if (limited) {
         if ((rc = mdb_txn_begin(t->s->env, t->txn, 0, &child)) != 0) {
             return storage__mdb_fail(errmsg, rc, "begin nested transaction");

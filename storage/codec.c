@@ -368,7 +368,8 @@ int storage_cmd_encode(const struct storage_cmd *cmd, void **buf, size_t *len,
         }
     }
     if (key) {
-        n += 1 + write_fields(&cmd->w, value);
+        /* delete and purge carry only the key (and a revision). */
+        n += 1 + (value ? write_fields(&cmd->w, value) : 0);
     }
     msgpack_sbuffer_init(&sb);
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
@@ -382,7 +383,9 @@ int storage_cmd_encode(const struct storage_cmd *cmd, void **buf, size_t *len,
     if (key) {
         pack_key(&pk, "k");
         pack_bin(&pk, cmd->w.key, cmd->w.key_len);
-        pack_write_fields(&pk, &cmd->w, value);
+        if (value) {
+            pack_write_fields(&pk, &cmd->w, value);
+        }
     }
     if (cmd->type == STORAGE_CMD_UPDATE ||
         ((cmd->type == STORAGE_CMD_DELETE || cmd->type == STORAGE_CMD_PURGE) &&
@@ -434,12 +437,14 @@ int storage_cmd_encode(const struct storage_cmd *cmd, void **buf, size_t *len,
         for (uint32_t i = 0; i < cmd->n_writes; i++) {
             const struct storage_write *w = &cmd->writes[i];
             bool v = w->op == STORAGE_OP_PUT;
-            msgpack_pack_map(&pk, 2 + write_fields(w, v));
+            msgpack_pack_map(&pk, 2 + (v ? write_fields(w, v) : 0));
             pack_key(&pk, "op");
             pack_key(&pk, op_names[w->op]);
             pack_key(&pk, "k");
             pack_bin(&pk, w->key, w->key_len);
-            pack_write_fields(&pk, w, v);
+            if (v) {
+                pack_write_fields(&pk, w, v);
+            }
         }
     }
     if (sb.data == NULL) {
@@ -447,6 +452,57 @@ int storage_cmd_encode(const struct storage_cmd *cmd, void **buf, size_t *len,
     }
     *buf = sb.data;
     *len = sb.size;
+    return 0;
+}
+
+/* Fields of a command or txn write, to check which a type allows. */
+enum {
+    F_KEY = 1 << 0,
+    F_VAL = 1 << 1,
+    F_META = 1 << 2,
+    F_TTL = 1 << 3,
+    F_EXP = 1 << 4,
+    F_REV = 1 << 5,
+    F_OLD = 1 << 6,
+    F_CMP = 1 << 7,
+    F_OPS = 1 << 8,
+};
+#define F_VALUE_WRITE (F_KEY | F_VAL | F_META | F_TTL | F_EXP)
+
+/* The fields each command type may carry (docs/storage.md). */
+static unsigned allowed_fields(uint32_t type)
+{
+    switch (type) {
+        case STORAGE_CMD_PUT:
+        case STORAGE_CMD_CREATE:
+            return F_VALUE_WRITE;
+        case STORAGE_CMD_UPDATE:
+            return F_VALUE_WRITE | F_REV;
+        case STORAGE_CMD_CAS:
+            return F_VALUE_WRITE | F_OLD;
+        case STORAGE_CMD_DELETE:
+        case STORAGE_CMD_PURGE:
+            return F_KEY | F_REV;
+        case STORAGE_CMD_TXN:
+            return F_CMP | F_OPS;
+        default:
+            return 0;
+    }
+}
+
+static unsigned field_bit(const msgpack_object *k)
+{
+    static const struct {
+        const char *name;
+        unsigned bit;
+    } fields[] = {{"k", F_KEY},     {"val", F_VAL}, {"meta", F_META},
+                  {"ttl", F_TTL},   {"exp", F_EXP}, {"rev", F_REV},
+                  {"old", F_OLD},   {"cmp", F_CMP}, {"ops", F_OPS}};
+    for (size_t i = 0; i < N_OF(fields); i++) {
+        if (key_is(k, fields[i].name)) {
+            return fields[i].bit;
+        }
+    }
     return 0;
 }
 
@@ -478,7 +534,8 @@ static int write_field(const msgpack_object *k, const msgpack_object *v,
 static int decode_compare(const msgpack_object *o, struct storage_compare *c,
                           uint32_t i, char *errmsg)
 {
-    bool has_key = false, has_arg = false;
+    bool has_key = false;
+    unsigned operand = 0; /* which operand field was given */
     memset(c, 0, sizeof *c);
     if (o->type != MSGPACK_OBJECT_MAP) {
         return storage__fail(errmsg, CAIRN_EMALFORMED,
@@ -499,14 +556,14 @@ static int decode_compare(const msgpack_object *o, struct storage_compare *c,
             c->op = (uint32_t)name_index(v, cmp_op_names, N_OF(cmp_op_names));
             bad = c->op == 0;
         } else if (key_is(k, "val")) {
-            has_arg = true;
-            bad = get_bytes(v, &c->value, &c->value_len);
+            bad = operand != 0 || get_bytes(v, &c->value, &c->value_len);
+            operand = STORAGE_CMP_VALUE;
         } else if (key_is(k, "rev")) {
-            has_arg = true;
-            bad = get_u64(v, &c->revision);
+            bad = operand != 0 || get_u64(v, &c->revision);
+            operand = STORAGE_CMP_REVISION;
         } else if (key_is(k, "exists")) {
-            has_arg = true;
-            bad = v->type != MSGPACK_OBJECT_BOOLEAN;
+            bad = operand != 0 || v->type != MSGPACK_OBJECT_BOOLEAN;
+            operand = STORAGE_CMP_EXISTS;
             c->exists = !bad && v->via.boolean;
         } else {
             bad = 1;
@@ -517,10 +574,15 @@ static int decode_compare(const msgpack_object *o, struct storage_compare *c,
                                  i);
         }
     }
-    if (!has_key || !has_arg || c->target == 0 || c->op == 0) {
+    if (!has_key || c->target == 0 || c->op == 0) {
         return storage__fail(errmsg, CAIRN_EMALFORMED,
-                             "txn compare %u lacks k, target, op or operand",
-                             i);
+                             "txn compare %u lacks k, target or op", i);
+    }
+    if (operand != c->target) {
+        return storage__fail(errmsg, CAIRN_EMALFORMED,
+                             "txn compare %u: its operand must be the one "
+                             "of target '%s' (val, rev or exists)",
+                             i, target_names[c->target]);
     }
     return 0;
 }
@@ -529,6 +591,7 @@ static int decode_write(const msgpack_object *o, struct storage_write *w,
                         uint32_t i, char *errmsg)
 {
     bool has_key = false, has_val = false;
+    unsigned seen = 0;
     memset(w, 0, sizeof *w);
     if (o->type != MSGPACK_OBJECT_MAP) {
         return storage__fail(errmsg, CAIRN_EMALFORMED,
@@ -542,6 +605,7 @@ static int decode_write(const msgpack_object *o, struct storage_write *w,
             w->op = (uint32_t)name_index(v, op_names, N_OF(op_names));
             r = w->op != 0 ? 1 : -1;
         } else {
+            seen |= field_bit(k);
             r = write_field(k, v, w, &has_key, &has_val);
         }
         if (r != 1) {
@@ -552,6 +616,11 @@ static int decode_write(const msgpack_object *o, struct storage_write *w,
     if (w->op == 0 || !has_key || (w->op == STORAGE_OP_PUT && !has_val)) {
         return storage__fail(errmsg, CAIRN_EMALFORMED,
                              "txn write %u lacks op, k or val", i);
+    }
+    if (w->op != STORAGE_OP_PUT && (seen & ~(unsigned)F_KEY) != 0) {
+        return storage__fail(errmsg, CAIRN_EMALFORMED,
+                             "txn write %u: a %s carries only k", i,
+                             op_names[w->op]);
     }
     return 0;
 }
@@ -607,6 +676,7 @@ static int decode_cmd_map(const msgpack_object *m, struct storage_cmd *cmd,
     bool has_v = false, has_type = false, has_t = false, has_key = false,
          has_val = false, has_rev = false, has_old = false;
     uint64_t version = 0;
+    unsigned seen = 0;
 
     if (m->type != MSGPACK_OBJECT_MAP) {
         return storage__fail(errmsg, CAIRN_EMALFORMED,
@@ -616,6 +686,7 @@ static int decode_cmd_map(const msgpack_object *m, struct storage_cmd *cmd,
         const msgpack_object *k = &m->via.map.ptr[i].key;
         const msgpack_object *v = &m->via.map.ptr[i].val;
         int r = 1;
+        seen |= field_bit(k);
         if (key_is(k, "v")) {
             has_v = true;
             r = get_u64(v, &version) == 0 ? 1 : -1;
@@ -668,6 +739,12 @@ static int decode_cmd_map(const msgpack_object *m, struct storage_cmd *cmd,
     }
     if (!has_t) {
         return BAD("t");
+    }
+    if ((seen & ~allowed_fields(cmd->type)) != 0) {
+        return storage__fail(errmsg, CAIRN_EMALFORMED,
+                             "command '%s' has a field its type does not "
+                             "use",
+                             cmd_names[cmd->type]);
     }
     switch (cmd->type) {
         case STORAGE_CMD_PUT:

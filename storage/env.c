@@ -217,6 +217,10 @@ void storage_close(storage *s)
     if (s == NULL) {
         return;
     }
+    if (s->idle_read != NULL) {
+        mdb_txn_abort(s->idle_read->txn);
+        free(s->idle_read);
+    }
     storage__buckets_free(s);
     mdb_env_close(s->env);
     free(s);
@@ -229,8 +233,20 @@ void storage_close(storage *s)
 int storage__txn_begin(storage *s, bool write, storage_txn **out,
                        char *errmsg)
 {
-    storage_txn *t = calloc(1, sizeof *t);
+    storage_txn *t;
     int rc;
+    if (!write && s->idle_read != NULL) {
+        t = s->idle_read;
+        s->idle_read = NULL;
+        if ((rc = mdb_txn_renew(t->txn)) == 0) {
+            *out = t;
+            return 0;
+        }
+        mdb_txn_abort(t->txn);
+        free(t);
+        return storage__mdb_fail(errmsg, rc, "begin read transaction");
+    }
+    t = calloc(1, sizeof *t);
     if (t == NULL) {
         return storage__fail(errmsg, CAIRN_ENOMEM, "begin transaction");
     }
@@ -258,6 +274,11 @@ int storage_write_begin(storage *s, storage_txn **out, char *errmsg)
 void storage_txn_end(storage_txn *t)
 {
     if (t == NULL) {
+        return;
+    }
+    if (!t->write && t->s->idle_read == NULL) {
+        mdb_txn_reset(t->txn);
+        t->s->idle_read = t;
         return;
     }
     mdb_txn_abort(t->txn);

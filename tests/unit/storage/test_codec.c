@@ -993,6 +993,44 @@ static void test_result_malformed(void **state)
     free(out.p);
 }
 
+
+/* Regression (tests/fuzz/crashes): fields a command type does not use, and a
+ * txn compare whose operand is not its target's, are refused rather than
+ * silently dropped. */
+static void hex_bytes(const char *hex, uint8_t *out, size_t *len)
+{
+    size_t n = strlen(hex) / 2;
+    for (size_t i = 0; i < n; i++) {
+        unsigned b;
+        assert_int_equal(sscanf(hex + 2 * i, "%2x", &b), 1);
+        out[i] = (uint8_t)b;
+    }
+    *len = n;
+}
+
+static void test_cmd_fields_of_other_types_refused(void **state)
+{
+    static const char *const inputs[] = {
+        /* {v:1, type:"put", t:1, k:"a", val:"b", rev:5} */
+        "86a17601a474797065a3707574a17401a16bc40161a376616cc40162a372657605",
+        /* txn whose value compare carries rev:7 instead of val */
+        "85a17601a474797065a3747874a17401a3636d709184a16bc40161a6746172676574"
+        "a576616c7565a26f70a26571a372657607a36f70739183a26f70a3707574a16bc401"
+        "61a376616cc40178",
+    };
+    (void)state;
+    for (size_t i = 0; i < sizeof inputs / sizeof inputs[0]; i++) {
+        uint8_t buf[128];
+        size_t len;
+        struct storage_cmd cmd;
+        char err[CAIRN_ERRMSG_SIZE];
+        hex_bytes(inputs[i], buf, &len);
+        assert_int_equal(storage_cmd_decode(buf, len, &cmd, err),
+                         CAIRN_EMALFORMED);
+        storage_cmd_release(&cmd);
+    }
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -1011,6 +1049,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_cmd_encode_errors),
         cmocka_unit_test(test_result_roundtrip),
         cmocka_unit_test(test_result_malformed),
+        cmocka_unit_test(test_cmd_fields_of_other_types_refused),
     };
     RUN_TESTS("storage_codec", tests, argc, argv);
 }
