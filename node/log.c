@@ -504,7 +504,7 @@ static void format_part(const char *f, const char *end, va_list *ap,
                 break;
             case 'C': /* glibc: %lc */
                 len = LEN_L;
-                /* fall through */
+                __attribute__((fallthrough));
             case 'c':
                 if (len == LEN_L) {
                     scratch_advance(sc, snprintf(out, room, spec,
@@ -516,7 +516,7 @@ static void format_part(const char *f, const char *end, va_list *ap,
                 break;
             case 'S': /* glibc: %ls */
                 len = LEN_L;
-                /* fall through */
+                __attribute__((fallthrough));
             case 's':
                 if (len == LEN_L) {
                     scratch_advance(sc,

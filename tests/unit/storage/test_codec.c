@@ -734,7 +734,7 @@ static void test_cmd_unknown_field_nested(void **state)
     struct storage_cmd *txn = &c[n - 2];
     struct mbuf elem = {0}, arr = {0}, out = {0};
     uint8_t *buf;
-    size_t len, off, vlen, eoff, elen;
+    size_t len, off = 0, vlen = 0, eoff, elen;
     char err[CAIRN_ERRMSG_SIZE];
     static const uint8_t one[] = {0x01};
     const char *arrays[] = {"cmp", "ops"};
