@@ -166,6 +166,55 @@ CAIRN_API int cairn_bucket_config_validate(const cairn_bucket_config *cfg,
 /* The largest value a bucket with @cfg accepts, in bytes. */
 CAIRN_API int64_t cairn_bucket_value_limit(const cairn_bucket_config *cfg);
 
+/* ------------------------------------------------------------------------
+ * Writes and compares: the parts of a txn or bulk write, shared by the
+ * client library, the wire protocol and the storage engine.
+ * ---------------------------------------------------------------------- */
+
+/* What a revision did to its key (also a txn write's operation). */
+enum cairn_op {
+    CAIRN_OP_PUT = 1,   /* set a value */
+    CAIRN_OP_DEL = 2,   /* delete: a marker kept in history */
+    CAIRN_OP_PURGE = 3, /* purge or expiry: history dropped, one marker */
+};
+
+/* One write to one key. Pointers are borrowed for the call. */
+struct cairn_write {
+    uint32_t op; /* enum cairn_op (in a txn); commands imply it */
+    const void *key;
+    size_t key_len;
+    const void *value;
+    size_t value_len;
+    const void *meta; /* per-key metadata, opaque bytes; NULL: none */
+    size_t meta_len;
+    int64_t ttl_ns;      /* > 0: expires .time + ttl_ns after the write */
+    uint64_t expires_at; /* absolute expiry, ns; 0: none (not with ttl) */
+};
+
+enum cairn_cmp_target {
+    CAIRN_CMP_VALUE = 1,    /* the latest value (absent keys never match) */
+    CAIRN_CMP_REVISION = 2, /* the latest revision (0 when absent) */
+    CAIRN_CMP_EXISTS = 3,   /* whether the key has a live value */
+};
+
+enum cairn_cmp_op {
+    CAIRN_CMP_EQ = 1,
+    CAIRN_CMP_NE = 2,
+    CAIRN_CMP_LT = 3, /* revision only */
+    CAIRN_CMP_GT = 4, /* revision only */
+};
+
+struct cairn_compare {
+    const void *key;
+    size_t key_len;
+    uint32_t target; /* enum cairn_cmp_target */
+    uint32_t op;     /* enum cairn_cmp_op; EXISTS uses EQ with .exists */
+    const void *value;
+    size_t value_len;
+    uint64_t revision;
+    bool exists;
+};
+
 #ifdef __cplusplus
 }
 #endif

@@ -33,12 +33,12 @@ struct wctx {
 
 bool storage__is_live(const struct storage_entry *e, uint64_t now)
 {
-    return e->op == STORAGE_OP_PUT && (e->expires_at == 0 || e->expires_at > now);
+    return e->op == CAIRN_OP_PUT && (e->expires_at == 0 || e->expires_at > now);
 }
 
 static bool old_is_live(const struct old_state *o, uint64_t now)
 {
-    return o->exists && o->op == STORAGE_OP_PUT &&
+    return o->exists && o->op == CAIRN_OP_PUT &&
            (o->expires_at == 0 || o->expires_at > now);
 }
 
@@ -152,7 +152,7 @@ static int drop_rev(struct wctx *w, uint64_t rev)
 }
 
 static uint64_t value_expiry(const struct bucket *b,
-                             const struct storage_write *wr, uint64_t time)
+                             const struct cairn_write *wr, uint64_t time)
 {
     if (wr->expires_at != 0) {
         return wr->expires_at;
@@ -180,7 +180,7 @@ static uint64_t marker_expiry(const struct bucket *b, uint64_t time,
 static uint32_t kept_after(const struct bucket *b, const struct old_state *o,
                            uint32_t op)
 {
-    if (!o->exists || op == STORAGE_OP_PURGE) {
+    if (!o->exists || op == CAIRN_OP_PURGE) {
         return 0;
     }
     return o->n_kept < b->cfg.history - 1 ? o->n_kept : b->cfg.history - 1;
@@ -190,7 +190,7 @@ static uint32_t kept_after(const struct bucket *b, const struct old_state *o,
  * Write a new revision of @key: @op with @wr's value (PUT), or a marker.
  * @o is the key's state before. Returns the new revision in *rev_out.
  */
-static int write_key(struct wctx *w, const struct storage_write *wr,
+static int write_key(struct wctx *w, const struct cairn_write *wr,
                      const void *key, size_t len, uint32_t op,
                      const struct old_state *o, bool from_expiry,
                      uint64_t *rev_out)
@@ -214,7 +214,7 @@ static int write_key(struct wctx *w, const struct storage_write *wr,
     r.key_len = len;
     r.revision = rev;
     r.updated = w->time;
-    if (op == STORAGE_OP_PUT) {
+    if (op == CAIRN_OP_PUT) {
         r.value = wr->value;
         r.value_len = wr->value_len;
         r.meta = wr->meta;
@@ -246,10 +246,10 @@ static int write_key(struct wctx *w, const struct storage_write *wr,
     }
     w->c->rev = rev;
     w->c->bytes += len + r.value_len + r.meta_len;
-    if (o->exists && o->op == STORAGE_OP_PUT) {
+    if (o->exists && o->op == CAIRN_OP_PUT) {
         w->c->keys--;
     }
-    if (op == STORAGE_OP_PUT) {
+    if (op == CAIRN_OP_PUT) {
         w->c->keys++;
     }
     *rev_out = rev;
@@ -257,7 +257,7 @@ static int write_key(struct wctx *w, const struct storage_write *wr,
 }
 
 /* Check a write's sizes and expiry against the bucket's limits. */
-static int check_write(const struct bucket *b, const struct storage_write *wr,
+static int check_write(const struct bucket *b, const struct cairn_write *wr,
                        uint64_t time, char *msg)
 {
     int64_t vmax = cairn_bucket_value_limit(&b->cfg);
@@ -265,7 +265,7 @@ static int check_write(const struct bucket *b, const struct storage_write *wr,
     if (rc != 0) {
         return rc;
     }
-    if (wr->op != STORAGE_OP_PUT) {
+    if (wr->op != CAIRN_OP_PUT) {
         return 0;
     }
     if (wr->value_len > 0 && wr->value == NULL) {
@@ -311,7 +311,7 @@ static int check_write(const struct bucket *b, const struct storage_write *wr,
  * max_bytes: the new revision's bytes plus what stays, read before anything
  * is written so a refused write needs no rollback. Sets *full.
  */
-static int would_overflow(struct wctx *w, const struct storage_write *wr,
+static int would_overflow(struct wctx *w, const struct cairn_write *wr,
                           const struct old_state *o, bool *full)
 {
     uint64_t after = w->c->bytes + wr->key_len + wr->value_len + wr->meta_len;
@@ -319,7 +319,7 @@ static int would_overflow(struct wctx *w, const struct storage_write *wr,
     if (w->b->cfg.max_bytes == -1) {
         return 0;
     }
-    for (uint32_t i = kept_after(w->b, o, STORAGE_OP_PUT); i < o->n_kept;
+    for (uint32_t i = kept_after(w->b, o, CAIRN_OP_PUT); i < o->n_kept;
          i++) {
         struct record_view v;
         int rc = storage__rev_get(w->txn, w->b, o->kept[i], &v, w->errmsg);
@@ -346,16 +346,16 @@ static int conflict(struct storage_result *res, const struct old_state *o,
 static int apply_single(struct wctx *w, const struct storage_cmd *cmd,
                         struct storage_result *res)
 {
-    struct storage_write wr = cmd->w;
+    struct cairn_write wr = cmd->w;
     struct old_state o;
     struct storage_entry cur;
-    uint32_t op = STORAGE_OP_PUT;
+    uint32_t op = CAIRN_OP_PUT;
     int rc;
 
     if (cmd->type == STORAGE_CMD_DELETE) {
-        op = STORAGE_OP_DEL;
+        op = CAIRN_OP_DEL;
     } else if (cmd->type == STORAGE_CMD_PURGE) {
-        op = STORAGE_OP_PURGE;
+        op = CAIRN_OP_PURGE;
     }
     wr.op = op;
     if ((res->code = check_write(w->b, &wr, w->time, res->errmsg)) != 0) {
@@ -400,7 +400,7 @@ static int apply_single(struct wctx *w, const struct storage_cmd *cmd,
                 res->code = conflict(res, &o, "revision mismatch");
                 return 0;
             }
-            if (op == STORAGE_OP_DEL ? !old_is_live(&o, w->time) : !o.exists) {
+            if (op == CAIRN_OP_DEL ? !old_is_live(&o, w->time) : !o.exists) {
                 res->code = storage__fail(res->errmsg, CAIRN_ENOTFOUND,
                                           "key not found");
                 return 0;
@@ -409,7 +409,7 @@ static int apply_single(struct wctx *w, const struct storage_cmd *cmd,
         default:
             break;
     }
-    if (op == STORAGE_OP_PUT) {
+    if (op == CAIRN_OP_PUT) {
         bool full;
         if ((rc = would_overflow(w, &wr, &o, &full)) != 0) {
             return rc;
@@ -431,36 +431,36 @@ static int apply_single(struct wctx *w, const struct storage_cmd *cmd,
     return 0;
 }
 
-static bool compare_holds(const struct storage_compare *cmp,
+static bool compare_holds(const struct cairn_compare *cmp,
                           const struct old_state *o,
                           const struct storage_entry *cur, uint64_t now)
 {
     bool live = old_is_live(o, now);
     uint64_t rev = o->exists ? o->rev : 0;
     switch (cmp->target) {
-        case STORAGE_CMP_VALUE: {
+        case CAIRN_CMP_VALUE: {
             bool eq = live && cur->value_len == cmp->value_len &&
                       (cmp->value_len == 0 ||
                        memcmp(cur->value, cmp->value, cmp->value_len) == 0);
-            return cmp->op == STORAGE_CMP_EQ ? eq : !eq;
+            return cmp->op == CAIRN_CMP_EQ ? eq : !eq;
         }
-        case STORAGE_CMP_REVISION:
+        case CAIRN_CMP_REVISION:
             switch (cmp->op) {
-                case STORAGE_CMP_EQ:
+                case CAIRN_CMP_EQ:
                     return rev == cmp->revision;
-                case STORAGE_CMP_NE:
+                case CAIRN_CMP_NE:
                     return rev != cmp->revision;
-                case STORAGE_CMP_LT:
+                case CAIRN_CMP_LT:
                     return rev < cmp->revision;
                 default:
                     return rev > cmp->revision;
             }
         default:
-            return (live == cmp->exists) == (cmp->op == STORAGE_CMP_EQ);
+            return (live == cmp->exists) == (cmp->op == CAIRN_CMP_EQ);
     }
 }
 
-static int check_compare(const struct storage_compare *cmp, uint32_t i,
+static int check_compare(const struct cairn_compare *cmp, uint32_t i,
                          char *msg)
 {
     int rc = storage__check_key(cmp->key, cmp->key_len, msg);
@@ -468,14 +468,14 @@ static int check_compare(const struct storage_compare *cmp, uint32_t i,
         return rc;
     }
     switch (cmp->target) {
-        case STORAGE_CMP_VALUE:
-        case STORAGE_CMP_EXISTS:
-            if (cmp->op == STORAGE_CMP_EQ || cmp->op == STORAGE_CMP_NE) {
+        case CAIRN_CMP_VALUE:
+        case CAIRN_CMP_EXISTS:
+            if (cmp->op == CAIRN_CMP_EQ || cmp->op == CAIRN_CMP_NE) {
                 return 0;
             }
             break;
-        case STORAGE_CMP_REVISION:
-            if (cmp->op >= STORAGE_CMP_EQ && cmp->op <= STORAGE_CMP_GT) {
+        case CAIRN_CMP_REVISION:
+            if (cmp->op >= CAIRN_CMP_EQ && cmp->op <= CAIRN_CMP_GT) {
                 return 0;
             }
             break;
@@ -521,8 +521,8 @@ static int apply_txn(struct wctx *w, const struct storage_cmd *cmd,
         }
     }
     for (uint32_t i = 0; i < cmd->n_writes; i++) {
-        const struct storage_write *wr = &cmd->writes[i];
-        if (wr->op < STORAGE_OP_PUT || wr->op > STORAGE_OP_PURGE) {
+        const struct cairn_write *wr = &cmd->writes[i];
+        if (wr->op < CAIRN_OP_PUT || wr->op > CAIRN_OP_PURGE) {
             res->code = storage__fail(res->errmsg, CAIRN_EINVAL,
                                       "txn write %u has unknown op %u", i,
                                       wr->op);
@@ -534,7 +534,7 @@ static int apply_txn(struct wctx *w, const struct storage_cmd *cmd,
         }
     }
     for (uint32_t i = 0; i < cmd->n_compares; i++) {
-        const struct storage_compare *cmp = &cmd->compares[i];
+        const struct cairn_compare *cmp = &cmd->compares[i];
         if ((rc = load_old(w, cmp->key, cmp->key_len, &o, &cur)) != 0) {
             return rc;
         }
@@ -551,13 +551,13 @@ static int apply_txn(struct wctx *w, const struct storage_cmd *cmd,
         }
     }
     for (uint32_t i = 0; i < cmd->n_writes; i++) {
-        const struct storage_write *wr = &cmd->writes[i];
+        const struct cairn_write *wr = &cmd->writes[i];
         uint64_t rev;
         if ((rc = load_old(w, wr->key, wr->key_len, &o, NULL)) != 0) {
             return rc;
         }
-        if ((wr->op == STORAGE_OP_DEL && !old_is_live(&o, w->time)) ||
-            (wr->op == STORAGE_OP_PURGE && !o.exists)) {
+        if ((wr->op == CAIRN_OP_DEL && !old_is_live(&o, w->time)) ||
+            (wr->op == CAIRN_OP_PURGE && !o.exists)) {
             continue;
         }
         if ((rc = write_key(w, wr, wr->key, wr->key_len, wr->op, &o, false,
@@ -683,11 +683,11 @@ static int apply_expire(struct wctx *w, struct storage_result *res)
                 (rc = forget_older(w, key, klen, rev)) != 0) {
                 break;
             }
-        } else if (o.op == STORAGE_OP_PUT) {
+        } else if (o.op == CAIRN_OP_PUT) {
             /* The value expires: drop its history, leave a marker. */
-            struct storage_write none = {0};
+            struct cairn_write none = {0};
             uint64_t mrev;
-            rc = write_key(w, &none, key, klen, STORAGE_OP_PURGE, &o, true,
+            rc = write_key(w, &none, key, klen, CAIRN_OP_PURGE, &o, true,
                            &mrev);
             if (rc != 0) {
                 break;
@@ -724,7 +724,7 @@ static bool txn_writes_values(const struct storage_cmd *cmd)
         return false;
     }
     for (uint32_t i = 0; i < cmd->n_writes; i++) {
-        if (cmd->writes[i].op == STORAGE_OP_PUT) {
+        if (cmd->writes[i].op == CAIRN_OP_PUT) {
             return true;
         }
     }

@@ -255,20 +255,20 @@ static const char *const cmd_names[] = {
     [STORAGE_CMD_EXPIRE] = "expire", [STORAGE_CMD_TXN] = "txn",
 };
 static const char *const op_names[] = {
-    [STORAGE_OP_PUT] = "put",
-    [STORAGE_OP_DEL] = "delete",
-    [STORAGE_OP_PURGE] = "purge",
+    [CAIRN_OP_PUT] = "put",
+    [CAIRN_OP_DEL] = "delete",
+    [CAIRN_OP_PURGE] = "purge",
 };
 static const char *const target_names[] = {
-    [STORAGE_CMP_VALUE] = "value",
-    [STORAGE_CMP_REVISION] = "revision",
-    [STORAGE_CMP_EXISTS] = "exists",
+    [CAIRN_CMP_VALUE] = "value",
+    [CAIRN_CMP_REVISION] = "revision",
+    [CAIRN_CMP_EXISTS] = "exists",
 };
 static const char *const cmp_op_names[] = {
-    [STORAGE_CMP_EQ] = "eq",
-    [STORAGE_CMP_NE] = "ne",
-    [STORAGE_CMP_LT] = "lt",
-    [STORAGE_CMP_GT] = "gt",
+    [CAIRN_CMP_EQ] = "eq",
+    [CAIRN_CMP_NE] = "ne",
+    [CAIRN_CMP_LT] = "lt",
+    [CAIRN_CMP_GT] = "gt",
 };
 
 #define N_OF(a) (sizeof(a) / sizeof((a)[0]))
@@ -285,13 +285,13 @@ static int name_index(const msgpack_object *o, const char *const *names,
 }
 
 /* The value fields of a write: val, meta, ttl, exp (as present). */
-static uint32_t write_fields(const struct storage_write *w, bool with_value)
+static uint32_t write_fields(const struct cairn_write *w, bool with_value)
 {
     return (with_value ? 1u : 0u) + (w->meta_len > 0) + (w->ttl_ns != 0) +
            (w->expires_at != 0);
 }
 
-static void pack_write_fields(msgpack_packer *pk, const struct storage_write *w,
+static void pack_write_fields(msgpack_packer *pk, const struct cairn_write *w,
                               bool with_value)
 {
     if (with_value) {
@@ -352,16 +352,16 @@ int storage_cmd_encode(const struct storage_cmd *cmd, void **buf, size_t *len,
     if (cmd->type == STORAGE_CMD_TXN) {
         for (uint32_t i = 0; i < cmd->n_writes; i++) {
             uint32_t op = cmd->writes[i].op;
-            if (op < STORAGE_OP_PUT || op > STORAGE_OP_PURGE) {
+            if (op < CAIRN_OP_PUT || op > CAIRN_OP_PURGE) {
                 return storage__fail(errmsg, CAIRN_EINVAL,
                                      "txn write %u has unknown op %u", i, op);
             }
         }
         for (uint32_t i = 0; i < cmd->n_compares; i++) {
-            const struct storage_compare *c = &cmd->compares[i];
-            if (c->target < STORAGE_CMP_VALUE ||
-                c->target > STORAGE_CMP_EXISTS || c->op < STORAGE_CMP_EQ ||
-                c->op > STORAGE_CMP_GT) {
+            const struct cairn_compare *c = &cmd->compares[i];
+            if (c->target < CAIRN_CMP_VALUE ||
+                c->target > CAIRN_CMP_EXISTS || c->op < CAIRN_CMP_EQ ||
+                c->op > CAIRN_CMP_GT) {
                 return storage__fail(errmsg, CAIRN_EINVAL,
                                      "txn compare %u is invalid", i);
             }
@@ -405,7 +405,7 @@ int storage_cmd_encode(const struct storage_cmd *cmd, void **buf, size_t *len,
         pack_key(&pk, "cmp");
         msgpack_pack_array(&pk, cmd->n_compares);
         for (uint32_t i = 0; i < cmd->n_compares; i++) {
-            const struct storage_compare *c = &cmd->compares[i];
+            const struct cairn_compare *c = &cmd->compares[i];
             msgpack_pack_map(&pk, 4);
             pack_key(&pk, "k");
             pack_bin(&pk, c->key, c->key_len);
@@ -414,11 +414,11 @@ int storage_cmd_encode(const struct storage_cmd *cmd, void **buf, size_t *len,
             pack_key(&pk, "op");
             pack_key(&pk, cmp_op_names[c->op]);
             switch (c->target) {
-                case STORAGE_CMP_VALUE:
+                case CAIRN_CMP_VALUE:
                     pack_key(&pk, "val");
                     pack_bin(&pk, c->value, c->value_len);
                     break;
-                case STORAGE_CMP_REVISION:
+                case CAIRN_CMP_REVISION:
                     pack_key(&pk, "rev");
                     msgpack_pack_uint64(&pk, c->revision);
                     break;
@@ -435,8 +435,8 @@ int storage_cmd_encode(const struct storage_cmd *cmd, void **buf, size_t *len,
         pack_key(&pk, "ops");
         msgpack_pack_array(&pk, cmd->n_writes);
         for (uint32_t i = 0; i < cmd->n_writes; i++) {
-            const struct storage_write *w = &cmd->writes[i];
-            bool v = w->op == STORAGE_OP_PUT;
+            const struct cairn_write *w = &cmd->writes[i];
+            bool v = w->op == CAIRN_OP_PUT;
             msgpack_pack_map(&pk, 2 + (v ? write_fields(w, v) : 0));
             pack_key(&pk, "op");
             pack_key(&pk, op_names[w->op]);
@@ -509,7 +509,7 @@ static unsigned field_bit(const msgpack_object *k)
 /* Decode the fields shared by a command and a txn write. Returns 1 if @k is
  * one of them, 0 if not, -1 if it is malformed. */
 static int write_field(const msgpack_object *k, const msgpack_object *v,
-                       struct storage_write *w, bool *has_key, bool *has_val)
+                       struct cairn_write *w, bool *has_key, bool *has_val)
 {
     if (key_is(k, "k")) {
         *has_key = true;
@@ -531,7 +531,7 @@ static int write_field(const msgpack_object *k, const msgpack_object *v,
     return 0;
 }
 
-static int decode_compare(const msgpack_object *o, struct storage_compare *c,
+static int decode_compare(const msgpack_object *o, struct cairn_compare *c,
                           uint32_t i, char *errmsg)
 {
     bool has_key = false;
@@ -557,13 +557,13 @@ static int decode_compare(const msgpack_object *o, struct storage_compare *c,
             bad = c->op == 0;
         } else if (key_is(k, "val")) {
             bad = operand != 0 || get_bytes(v, &c->value, &c->value_len);
-            operand = STORAGE_CMP_VALUE;
+            operand = CAIRN_CMP_VALUE;
         } else if (key_is(k, "rev")) {
             bad = operand != 0 || get_u64(v, &c->revision);
-            operand = STORAGE_CMP_REVISION;
+            operand = CAIRN_CMP_REVISION;
         } else if (key_is(k, "exists")) {
             bad = operand != 0 || v->type != MSGPACK_OBJECT_BOOLEAN;
-            operand = STORAGE_CMP_EXISTS;
+            operand = CAIRN_CMP_EXISTS;
             c->exists = !bad && v->via.boolean;
         } else {
             bad = 1;
@@ -587,7 +587,7 @@ static int decode_compare(const msgpack_object *o, struct storage_compare *c,
     return 0;
 }
 
-static int decode_write(const msgpack_object *o, struct storage_write *w,
+static int decode_write(const msgpack_object *o, struct cairn_write *w,
                         uint32_t i, char *errmsg)
 {
     bool has_key = false, has_val = false;
@@ -613,11 +613,11 @@ static int decode_write(const msgpack_object *o, struct storage_write *w,
                                  "txn write %u has a bad or unknown field", i);
         }
     }
-    if (w->op == 0 || !has_key || (w->op == STORAGE_OP_PUT && !has_val)) {
+    if (w->op == 0 || !has_key || (w->op == CAIRN_OP_PUT && !has_val)) {
         return storage__fail(errmsg, CAIRN_EMALFORMED,
                              "txn write %u lacks op, k or val", i);
     }
-    if (w->op != STORAGE_OP_PUT && (seen & ~(unsigned)F_KEY) != 0) {
+    if (w->op != CAIRN_OP_PUT && (seen & ~(unsigned)F_KEY) != 0) {
         return storage__fail(errmsg, CAIRN_EMALFORMED,
                              "txn write %u: a %s carries only k", i,
                              op_names[w->op]);
@@ -631,8 +631,8 @@ static int decode_txn_arrays(const msgpack_object *cmp,
 {
     uint32_t nc = cmp != NULL ? cmp->via.array.size : 0;
     uint32_t nw = ops->via.array.size;
-    struct storage_compare *cs;
-    struct storage_write *ws;
+    struct cairn_compare *cs;
+    struct cairn_write *ws;
     void *mem;
     int rc;
     if (nc > CAIRN_TXN_COMPARES_MAX || nw > CAIRN_TXN_OPS_MAX) {
@@ -651,7 +651,7 @@ static int decode_txn_arrays(const msgpack_object *cmp,
     }
     cmd->owned_ = mem;
     ws = mem;
-    cs = (struct storage_compare *)(ws + nw);
+    cs = (struct cairn_compare *)(ws + nw);
     for (uint32_t i = 0; i < nc; i++) {
         if ((rc = decode_compare(&cmp->via.array.ptr[i], &cs[i], i, errmsg))) {
             return rc;
@@ -760,15 +760,15 @@ static int decode_cmd_map(const msgpack_object *m, struct storage_cmd *cmd,
             if (cmd->type == STORAGE_CMD_CAS && !has_old) {
                 return BAD("old");
             }
-            cmd->w.op = STORAGE_OP_PUT;
+            cmd->w.op = CAIRN_OP_PUT;
             break;
         case STORAGE_CMD_DELETE:
         case STORAGE_CMD_PURGE:
             if (!has_key) {
                 return BAD("k");
             }
-            cmd->w.op = cmd->type == STORAGE_CMD_DELETE ? STORAGE_OP_DEL
-                                                        : STORAGE_OP_PURGE;
+            cmd->w.op = cmd->type == STORAGE_CMD_DELETE ? CAIRN_OP_DEL
+                                                        : CAIRN_OP_PURGE;
             break;
         case STORAGE_CMD_TXN:
             if (ops == NULL) {

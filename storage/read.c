@@ -41,8 +41,8 @@ int storage_get(storage_txn *t, const char *bucket, const void *key,
     }
     if (!storage__is_live(&v.e, now)) {
         return storage__fail(errmsg, CAIRN_ENOTFOUND,
-                             v.e.op == STORAGE_OP_PUT ? "key expired"
-                             : v.e.op == STORAGE_OP_DEL ? "key deleted"
+                             v.e.op == CAIRN_OP_PUT ? "key expired"
+                             : v.e.op == CAIRN_OP_DEL ? "key deleted"
                                                         : "key purged");
     }
     if (out != NULL) {

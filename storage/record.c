@@ -126,7 +126,7 @@ int storage__record_read(const void *buf, size_t len, struct record_view *out,
         return storage__fail(errmsg, CAIRN_ECORRUPT,
                              "record checksum mismatch");
     }
-    if (p[1] < STORAGE_OP_PUT || p[1] > STORAGE_OP_PURGE || klen == 0 ||
+    if (p[1] < CAIRN_OP_PUT || p[1] > CAIRN_OP_PURGE || klen == 0 ||
         klen > CAIRN_KEY_MAX) {
         return storage__fail(errmsg, CAIRN_ECORRUPT,
                              "record has invalid op %u or key length %llu",

@@ -242,7 +242,7 @@ static int restore_record(MDB_txn *txn, struct bucket *b, const void *raw,
         for (uint32_t i = 0; i < latest.n_older; i++) {
             older[n++] = storage__record_older(&latest, i);
         }
-        if (latest.e.op == STORAGE_OP_PUT) {
+        if (latest.e.op == CAIRN_OP_PUT) {
             c->keys--;
         }
     } else if (rc != CAIRN_ENOTFOUND) {
@@ -265,7 +265,7 @@ static int restore_record(MDB_txn *txn, struct bucket *b, const void *raw,
     if ((rc = storage__ks_put(txn, b->kdb, &r, errmsg)) != 0) {
         return rc;
     }
-    if (r.op == STORAGE_OP_PUT) {
+    if (r.op == CAIRN_OP_PUT) {
         c->keys++;
     }
     c->bytes += storage__entry_bytes(&rv->e);

@@ -120,13 +120,6 @@ int storage_bucket_info(storage *s, const char *name,
  * Commands
  * ---------------------------------------------------------------------- */
 
-/* What a revision did to its key. */
-enum storage_op {
-    STORAGE_OP_PUT = 1,   /* set a value */
-    STORAGE_OP_DEL = 2,   /* delete: a marker kept in history */
-    STORAGE_OP_PURGE = 3, /* purge or expiry: history dropped, one marker */
-};
-
 enum storage_cmd_type {
     STORAGE_CMD_PUT = 1,    /* set the value */
     STORAGE_CMD_CREATE = 2, /* set only if absent, deleted or expired */
@@ -138,55 +131,18 @@ enum storage_cmd_type {
     STORAGE_CMD_TXN = 8,    /* compares, then all writes or none */
 };
 
-/* One write to one key. Pointers are borrowed for the call. */
-struct storage_write {
-    uint32_t op; /* enum storage_op (in a txn); commands imply it */
-    const void *key;
-    size_t key_len;
-    const void *value;
-    size_t value_len;
-    const void *meta; /* per-key metadata, opaque bytes; NULL: none */
-    size_t meta_len;
-    int64_t ttl_ns;      /* > 0: expires .time + ttl_ns after the write */
-    uint64_t expires_at; /* absolute expiry, ns; 0: none (not with ttl) */
-};
-
-enum storage_cmp_target {
-    STORAGE_CMP_VALUE = 1,    /* the latest value (absent keys never match) */
-    STORAGE_CMP_REVISION = 2, /* the latest revision (0 when absent) */
-    STORAGE_CMP_EXISTS = 3,   /* whether the key has a live value */
-};
-
-enum storage_cmp_op {
-    STORAGE_CMP_EQ = 1,
-    STORAGE_CMP_NE = 2,
-    STORAGE_CMP_LT = 3, /* revision only */
-    STORAGE_CMP_GT = 4, /* revision only */
-};
-
-struct storage_compare {
-    const void *key;
-    size_t key_len;
-    uint32_t target; /* enum storage_cmp_target */
-    uint32_t op;     /* enum storage_cmp_op; EXISTS uses EQ with .exists */
-    const void *value;
-    size_t value_len;
-    uint64_t revision;
-    bool exists;
-};
-
 struct storage_cmd {
     uint32_t type; /* enum storage_cmd_type */
     uint64_t time; /* the proposer's clock, ns since the epoch */
-    struct storage_write w; /* PUT CREATE UPDATE CAS DELETE PURGE */
+    struct cairn_write w; /* PUT CREATE UPDATE CAS DELETE PURGE */
     uint64_t revision;      /* UPDATE; DELETE/PURGE when non-zero */
     bool has_old;           /* CAS: false means "only if absent" */
     const void *old;
     size_t old_len;
     uint32_t n_compares; /* TXN */
-    const struct storage_compare *compares;
+    const struct cairn_compare *compares;
     uint32_t n_writes; /* TXN, 1..CAIRN_TXN_OPS_MAX */
-    const struct storage_write *writes;
+    const struct cairn_write *writes;
     void *owned_; /* set by storage_cmd_decode; freed by storage_cmd_release */
 };
 
@@ -251,7 +207,7 @@ struct storage_entry {
     uint64_t create_revision; /* revision that created the key's lifetime */
     uint64_t updated;         /* time of the write, ns */
     uint64_t expires_at;      /* 0: never */
-    uint32_t op;              /* enum storage_op */
+    uint32_t op;              /* enum cairn_op */
 };
 
 /* Called once per entry; a non-zero return stops the iteration and is

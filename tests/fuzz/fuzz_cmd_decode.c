@@ -57,8 +57,8 @@ static void fail(const char *what, const char *detail)
     DIFF(!fuzz_bytes_eq((a)->f, (a)->f##_len, (b)->f, (b)->f##_len), field)
 
 /* The value fields of a write: meta, ttl, exp, and the value when @value. */
-static const char *write_diff(const struct storage_write *a,
-                              const struct storage_write *b, bool value)
+static const char *write_diff(const struct cairn_write *a,
+                              const struct cairn_write *b, bool value)
 {
     DIFF(a->op != b->op, "op");
     BYTES_DIFF(a, b, key, "key");
@@ -71,19 +71,19 @@ static const char *write_diff(const struct storage_write *a,
     return NULL;
 }
 
-static const char *compare_diff(const struct storage_compare *a,
-                                const struct storage_compare *b)
+static const char *compare_diff(const struct cairn_compare *a,
+                                const struct cairn_compare *b)
 {
     BYTES_DIFF(a, b, key, "key");
     DIFF(a->target != b->target, "target");
     DIFF(a->op != b->op, "op");
-    if (strict || a->target == STORAGE_CMP_VALUE) {
+    if (strict || a->target == CAIRN_CMP_VALUE) {
         BYTES_DIFF(a, b, value, "value");
     }
-    if (strict || a->target == STORAGE_CMP_REVISION) {
+    if (strict || a->target == CAIRN_CMP_REVISION) {
         DIFF(a->revision != b->revision, "revision");
     }
-    if (strict || a->target == STORAGE_CMP_EXISTS) {
+    if (strict || a->target == CAIRN_CMP_EXISTS) {
         DIFF(a->exists != b->exists, "exists");
     }
     return NULL;
@@ -125,9 +125,9 @@ static const char *cmd_diff(const struct storage_cmd *a,
         }
     }
     for (uint32_t i = 0; i < a->n_writes; i++) {
-        const struct storage_write *wa = &a->writes[i];
+        const struct cairn_write *wa = &a->writes[i];
         if ((d = write_diff(wa, &b->writes[i],
-                            strict || wa->op == STORAGE_OP_PUT)) != NULL) {
+                            strict || wa->op == CAIRN_OP_PUT)) != NULL) {
             snprintf(buf, cap, "writes[%u].%s", i, d);
             return buf;
         }

@@ -8,10 +8,10 @@ bool fuzz_bytes_eq(const void *a, size_t alen, const void *b, size_t blen)
     return alen == blen && (alen == 0 || memcmp(a, b, alen) == 0);
 }
 
-static struct storage_write put_w(const char *k, size_t kl, const char *v)
+static struct cairn_write put_w(const char *k, size_t kl, const char *v)
 {
-    struct storage_write w = {0};
-    w.op = STORAGE_OP_PUT;
+    struct cairn_write w = {0};
+    w.op = CAIRN_OP_PUT;
     w.key = k;
     w.key_len = kl;
     w.value = v;
@@ -42,8 +42,8 @@ static int populate_full(storage *s, char *errmsg)
 {
     char l511[511], l512a[512], l512b[512];
     struct storage_cmd c;
-    struct storage_compare cmp[1];
-    struct storage_write ws[3];
+    struct cairn_compare cmp[1];
+    struct cairn_write ws[3];
     uint64_t idx = 1;
     int rc;
 
@@ -77,15 +77,15 @@ static int populate_full(storage *s, char *errmsg)
     DO((c.type = STORAGE_CMD_PUT, c.w = put_w(l512b, sizeof l512b, "Lb"),
         c.w.expires_at = FUZZ_T0 + 5000000000000ULL));
     /* 9: a txn with a compare and three writes. */
-    cmp[0] = (struct storage_compare){.key = "alpha",
+    cmp[0] = (struct cairn_compare){.key = "alpha",
                                       .key_len = 5,
-                                      .target = STORAGE_CMP_EXISTS,
-                                      .op = STORAGE_CMP_EQ,
+                                      .target = CAIRN_CMP_EXISTS,
+                                      .op = CAIRN_CMP_EQ,
                                       .exists = true};
     ws[0] = put_w("delta", 5, "4");
     ws[1] = put_w("eps", 3, "5");
-    ws[2] = (struct storage_write){
-        .op = STORAGE_OP_DEL, .key = "gamma", .key_len = 5};
+    ws[2] = (struct cairn_write){
+        .op = CAIRN_OP_DEL, .key = "gamma", .key_len = 5};
     DO((c.type = STORAGE_CMD_TXN, c.compares = cmp, c.n_compares = 1,
         c.writes = ws, c.n_writes = 3));
     /* 10: purge; 11: cas; 12: create; 13: a third revision of alpha. */

@@ -642,7 +642,7 @@ static void synth(const uint8_t *d, size_t n, struct out *o, struct syn *sy)
         size_t klen = syn_key_len[key], rlen;
         struct syn_key_state *ks = &sy->k[key];
 
-        if (op != STORAGE_OP_PUT && !(d[3] & 0x80)) {
+        if (op != CAIRN_OP_PUT && !(d[3] & 0x80)) {
             vlen = mlen = 0;
         }
         rev += 1 + (d[1] & 0x80 ? d[3] % 8 : 0);
@@ -665,10 +665,10 @@ static void synth(const uint8_t *d, size_t n, struct out *o, struct syn *sy)
         mp_head_put(&recs, 0xc5, rlen, 2);
         out_put(&recs, r, rlen);
 
-        if (ks->n_records > 0 && ks->last_op == STORAGE_OP_PUT) {
+        if (ks->n_records > 0 && ks->last_op == CAIRN_OP_PUT) {
             sy->keys--;
         }
-        if (op == STORAGE_OP_PUT) {
+        if (op == CAIRN_OP_PUT) {
             sy->keys++;
         }
         ks->n_records++;
@@ -733,7 +733,7 @@ static int syn_scan_cb(void *arg, const struct storage_entry *e)
         }
     }
     c->seen++;
-    if (ks == NULL || ks->n_records == 0 || ks->last_op != STORAGE_OP_PUT) {
+    if (ks == NULL || ks->n_records == 0 || ks->last_op != CAIRN_OP_PUT) {
         c->bad = "the scan returned a key that is not live in the snapshot";
     } else if (e->revision != ks->last_rev) {
         c->bad = "the scan returned a key at the wrong revision";
@@ -786,7 +786,7 @@ static void syn_verify(const struct syn *sy)
     for (int k = 0; k < SYN_KEYS; k++) {
         const struct syn_key_state *ks = &sy->k[k];
         uint32_t n = 0;
-        live += ks->n_records > 0 && ks->last_op == STORAGE_OP_PUT;
+        live += ks->n_records > 0 && ks->last_op == CAIRN_OP_PUT;
         rc = storage_history(t, FUZZ_BUCKET, syn_key[k], syn_key_len[k], 0,
                              count_cb, &n, err);
         if (ks->n_records == 0 ? rc != CAIRN_ENOTFOUND

@@ -83,8 +83,8 @@ static void gen_cmds(void)
     static char long_key[512];
     struct storage_cmd c;
     struct storage_result r;
-    struct storage_compare cmp[5];
-    struct storage_write ws[4];
+    struct cairn_compare cmp[5];
+    struct cairn_write ws[4];
 
     c = single(STORAGE_CMD_PUT, "config/db.url", "postgres://db:5432");
     c.w.meta = "content-type=text/plain";
@@ -131,32 +131,32 @@ static void gen_cmds(void)
     c = (struct storage_cmd){.type = STORAGE_CMD_EXPIRE, .time = FUZZ_T0};
     cmd_file("expire", &c);
 
-    cmp[0] = (struct storage_compare){.key = "a", .key_len = 1,
-                                      .target = STORAGE_CMP_VALUE,
-                                      .op = STORAGE_CMP_EQ, .value = "1",
+    cmp[0] = (struct cairn_compare){.key = "a", .key_len = 1,
+                                      .target = CAIRN_CMP_VALUE,
+                                      .op = CAIRN_CMP_EQ, .value = "1",
                                       .value_len = 1};
-    cmp[1] = (struct storage_compare){.key = "b", .key_len = 1,
-                                      .target = STORAGE_CMP_REVISION,
-                                      .op = STORAGE_CMP_LT, .revision = 10};
-    cmp[2] = (struct storage_compare){.key = "c", .key_len = 1,
-                                      .target = STORAGE_CMP_EXISTS,
-                                      .op = STORAGE_CMP_EQ, .exists = false};
-    cmp[3] = (struct storage_compare){.key = "d", .key_len = 1,
-                                      .target = STORAGE_CMP_REVISION,
-                                      .op = STORAGE_CMP_GT, .revision = 1};
-    cmp[4] = (struct storage_compare){.key = "e", .key_len = 1,
-                                      .target = STORAGE_CMP_VALUE,
-                                      .op = STORAGE_CMP_NE, .value = "x",
+    cmp[1] = (struct cairn_compare){.key = "b", .key_len = 1,
+                                      .target = CAIRN_CMP_REVISION,
+                                      .op = CAIRN_CMP_LT, .revision = 10};
+    cmp[2] = (struct cairn_compare){.key = "c", .key_len = 1,
+                                      .target = CAIRN_CMP_EXISTS,
+                                      .op = CAIRN_CMP_EQ, .exists = false};
+    cmp[3] = (struct cairn_compare){.key = "d", .key_len = 1,
+                                      .target = CAIRN_CMP_REVISION,
+                                      .op = CAIRN_CMP_GT, .revision = 1};
+    cmp[4] = (struct cairn_compare){.key = "e", .key_len = 1,
+                                      .target = CAIRN_CMP_VALUE,
+                                      .op = CAIRN_CMP_NE, .value = "x",
                                       .value_len = 1};
-    ws[0] = (struct storage_write){.op = STORAGE_OP_PUT, .key = "a",
+    ws[0] = (struct cairn_write){.op = CAIRN_OP_PUT, .key = "a",
                                    .key_len = 1, .value = "2",
                                    .value_len = 1, .meta = "m",
                                    .meta_len = 1, .ttl_ns = 5};
-    ws[1] = (struct storage_write){.op = STORAGE_OP_DEL, .key = "b",
+    ws[1] = (struct cairn_write){.op = CAIRN_OP_DEL, .key = "b",
                                    .key_len = 1};
-    ws[2] = (struct storage_write){.op = STORAGE_OP_PURGE, .key = "c",
+    ws[2] = (struct cairn_write){.op = CAIRN_OP_PURGE, .key = "c",
                                    .key_len = 1};
-    ws[3] = (struct storage_write){.op = STORAGE_OP_PUT, .key = "f",
+    ws[3] = (struct cairn_write){.op = CAIRN_OP_PUT, .key = "f",
                                    .key_len = 1, .value = "v",
                                    .value_len = 1,
                                    .expires_at = FUZZ_T0 + 10};

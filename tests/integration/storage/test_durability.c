@@ -534,11 +534,11 @@ static void populate(storage *s, const char *bucket, int variant,
     apply(s, bucket, &c, ix++, CAIRN_OK);
     /* a txn */
     {
-        struct storage_write w[3];
-        struct storage_compare cmp;
+        struct cairn_write w[3];
+        struct cairn_compare cmp;
         memset(w, 0, sizeof w);
         memset(&cmp, 0, sizeof cmp);
-        w[0].op = STORAGE_OP_PUT;
+        w[0].op = CAIRN_OP_PUT;
         w[0].key = "txn/a";
         w[0].key_len = 5;
         w[0].value = "A";
@@ -547,13 +547,13 @@ static void populate(storage *s, const char *bucket, int variant,
         w[1].key = "txn/b";
         w[1].value = "BB";
         w[1].value_len = 2;
-        w[2].op = STORAGE_OP_DEL;
+        w[2].op = CAIRN_OP_DEL;
         w[2].key = "key/01";
         w[2].key_len = 6;
         cmp.key = "txn/a";
         cmp.key_len = 5;
-        cmp.target = STORAGE_CMP_EXISTS;
-        cmp.op = STORAGE_CMP_EQ;
+        cmp.target = CAIRN_CMP_EXISTS;
+        cmp.op = CAIRN_CMP_EQ;
         cmp.exists = false;
         memset(&c, 0, sizeof c);
         c.type = STORAGE_CMD_TXN;
@@ -1436,12 +1436,12 @@ static void test_corrupted_value_detected(void **state)
         cn[i].value[sizeof CANARY - 1] = (uint8_t)('0' + i);
     }
     {
-        struct storage_write w[2];
+        struct cairn_write w[2];
         struct storage_cmd c;
         memset(w, 0, sizeof w);
         memset(&c, 0, sizeof c);
         for (int i = 0; i < 2; i++) {
-            w[i].op = STORAGE_OP_PUT;
+            w[i].op = CAIRN_OP_PUT;
             w[i].key = cn[i].key;
             w[i].key_len = cn[i].key_len;
             w[i].value = cn[i].value;

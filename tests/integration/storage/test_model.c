@@ -268,7 +268,7 @@ static bool rev_expired(const struct mrev *x, uint64_t t)
 static bool key_live(const struct model *m, int k, uint64_t t)
 {
     const struct mkey *mk = &m->k[k];
-    return mk->n > 0 && mk->revs[0].op == STORAGE_OP_PUT &&
+    return mk->n > 0 && mk->revs[0].op == CAIRN_OP_PUT &&
            !rev_expired(&mk->revs[0], t);
 }
 
@@ -292,7 +292,7 @@ static uint64_t model_keys(const struct model *m)
 {
     uint64_t n = 0;
     for (int k = 0; k < NKEYS; k++) {
-        n += m->k[k].n > 0 && m->k[k].revs[0].op == STORAGE_OP_PUT;
+        n += m->k[k].n > 0 && m->k[k].revs[0].op == CAIRN_OP_PUT;
     }
     return n;
 }
@@ -315,7 +315,7 @@ static void push_rev(struct model *m, int k, const struct mrev *x)
 }
 
 static uint64_t value_expiry(const struct model *m,
-                             const struct storage_write *w, uint64_t time)
+                             const struct cairn_write *w, uint64_t time)
 {
     if (w->expires_at != 0) {
         return w->expires_at;
@@ -329,11 +329,11 @@ static uint64_t value_expiry(const struct model *m,
     return 0;
 }
 
-static uint64_t put_rev(struct model *m, int k, const struct storage_write *w,
+static uint64_t put_rev(struct model *m, int k, const struct cairn_write *w,
                         uint64_t time)
 {
     struct mrev x = {0};
-    x.op = STORAGE_OP_PUT;
+    x.op = CAIRN_OP_PUT;
     x.vseed = pat_seed(w->value, w->value_len);
     x.vlen = (uint32_t)w->value_len;
     x.mseed = pat_seed(w->meta, w->meta_len);
@@ -366,7 +366,7 @@ static uint64_t marker_rev(struct model *m, int k, uint32_t op, uint64_t time,
     }
     x.updated = time;
     x.exp = exp;
-    if (op == STORAGE_OP_PURGE) {
+    if (op == CAIRN_OP_PURGE) {
         m->k[k].n = 0;
     }
     push_rev(m, k, &x);
@@ -388,7 +388,7 @@ static int check_key(const void *k, size_t len)
 }
 
 static int check_value_write(const struct model *m,
-                             const struct storage_write *w, uint64_t time)
+                             const struct cairn_write *w, uint64_t time)
 {
     int rc = check_key(w->key, w->key_len);
     if (rc != CAIRN_OK) {
@@ -405,27 +405,27 @@ static int check_value_write(const struct model *m,
     return CAIRN_OK;
 }
 
-static bool compare_holds(const struct model *m, const struct storage_compare *c,
+static bool compare_holds(const struct model *m, const struct cairn_compare *c,
                           uint64_t time)
 {
     int k = key_index(c->key, c->key_len);
     uint64_t cur = latest_rev(m, k);
     bool live = key_live(m, k, time);
     switch (c->target) {
-    case STORAGE_CMP_VALUE: {
+    case CAIRN_CMP_VALUE: {
         bool eq = live && values_equal(m->k[k].revs[0].vseed,
                                        m->k[k].revs[0].vlen,
                                        pat_seed(c->value, c->value_len),
                                        c->value_len);
-        return c->op == STORAGE_CMP_EQ ? eq : !eq;
+        return c->op == CAIRN_CMP_EQ ? eq : !eq;
     }
-    case STORAGE_CMP_REVISION:
+    case CAIRN_CMP_REVISION:
         switch (c->op) {
-        case STORAGE_CMP_EQ:
+        case CAIRN_CMP_EQ:
             return cur == c->revision;
-        case STORAGE_CMP_NE:
+        case CAIRN_CMP_NE:
             return cur != c->revision;
-        case STORAGE_CMP_LT:
+        case CAIRN_CMP_LT:
             return cur < c->revision;
         default:
             return cur > c->revision;
@@ -466,7 +466,7 @@ static uint32_t model_expire(struct model *m, uint64_t t, uint64_t *first,
         }
         if (rev_expired(&mk->revs[0], t)) {
             m->expire_min++;
-            if (mk->revs[0].op == STORAGE_OP_PUT) {
+            if (mk->revs[0].op == CAIRN_OP_PUT) {
                 due[n_due].k = k;
                 due[n_due].exp = mk->revs[0].exp;
                 due[n_due].rev = mk->revs[0].rev;
@@ -503,7 +503,7 @@ static uint32_t model_expire(struct model *m, uint64_t t, uint64_t *first,
                                          : t + HOUR;
         uint64_t rev;
         removed += m->k[due[i].k].n;
-        rev = marker_rev(m, due[i].k, STORAGE_OP_PURGE, t, exp);
+        rev = marker_rev(m, due[i].k, CAIRN_OP_PURGE, t, exp);
         if (*first == 0) {
             *first = rev;
         }
@@ -600,8 +600,8 @@ static void model_apply(struct model *m, const struct storage_cmd *c,
         }
         x->revision = x->last_revision =
             marker_rev(m, k,
-                       c->type == STORAGE_CMD_DELETE ? STORAGE_OP_DEL
-                                                     : STORAGE_OP_PURGE,
+                       c->type == STORAGE_CMD_DELETE ? CAIRN_OP_DEL
+                                                     : CAIRN_OP_PURGE,
                        c->time, marker_expiry(m, c->time));
         return;
     case STORAGE_CMD_EXPIRE:
@@ -617,14 +617,14 @@ static void model_apply(struct model *m, const struct storage_cmd *c,
             return;
         }
         for (uint32_t i = 0; i < c->n_writes; i++) {
-            const struct storage_write *w = &c->writes[i];
-            int rc = w->op == STORAGE_OP_PUT ? check_value_write(m, w, c->time)
+            const struct cairn_write *w = &c->writes[i];
+            int rc = w->op == CAIRN_OP_PUT ? check_value_write(m, w, c->time)
                                              : check_key(w->key, w->key_len);
             if (rc != CAIRN_OK) {
                 x->code = rc;
                 return;
             }
-            has_put |= w->op == STORAGE_OP_PUT;
+            has_put |= w->op == CAIRN_OP_PUT;
         }
         for (uint32_t i = 0; i < c->n_compares; i++) {
             if (!compare_holds(m, &c->compares[i], c->time)) {
@@ -639,18 +639,18 @@ static void model_apply(struct model *m, const struct storage_cmd *c,
         assert_non_null(t);
         *t = *m;
         for (uint32_t i = 0; i < c->n_writes; i++) {
-            const struct storage_write *w = &c->writes[i];
+            const struct cairn_write *w = &c->writes[i];
             uint64_t rev = 0;
             k = key_index(w->key, w->key_len);
-            if (w->op == STORAGE_OP_PUT) {
+            if (w->op == CAIRN_OP_PUT) {
                 rev = put_rev(t, k, w, c->time);
-            } else if (w->op == STORAGE_OP_DEL) {
+            } else if (w->op == CAIRN_OP_DEL) {
                 if (key_live(t, k, c->time)) {
-                    rev = marker_rev(t, k, STORAGE_OP_DEL, c->time,
+                    rev = marker_rev(t, k, CAIRN_OP_DEL, c->time,
                                      marker_expiry(t, c->time));
                 }
             } else if (t->k[k].n > 0) {
-                rev = marker_rev(t, k, STORAGE_OP_PURGE, c->time,
+                rev = marker_rev(t, k, CAIRN_OP_PURGE, c->time,
                                  marker_expiry(t, c->time));
             }
             if (rev != 0) {
@@ -734,8 +734,8 @@ struct run {
     int hot[4];
     char last[4096]; /* the last command, described */
     char why[1024];
-    struct storage_write *writes; /* CAIRN_TXN_OPS_MAX + 1 */
-    struct storage_compare cmps[CAIRN_TXN_COMPARES_MAX + 1];
+    struct cairn_write *writes; /* CAIRN_TXN_OPS_MAX + 1 */
+    struct cairn_compare cmps[CAIRN_TXN_COMPARES_MAX + 1];
     struct stats st;
 };
 
@@ -804,10 +804,10 @@ static void describe_key(struct run *r, const void *k, size_t len)
     }
 }
 
-static void describe_write(struct run *r, const struct storage_write *w)
+static void describe_write(struct run *r, const struct cairn_write *w)
 {
     describe_key(r, w->key, w->key_len);
-    if (w->value_len > 0 || w->op == STORAGE_OP_PUT) {
+    if (w->value_len > 0 || w->op == CAIRN_OP_PUT) {
         describe(r, " val=%u/%zu", pat_seed(w->value, w->value_len),
                  w->value_len);
     }
@@ -843,17 +843,17 @@ static void describe_cmd(struct run *r, const struct storage_cmd *c,
     case STORAGE_CMD_TXN:
         describe(r, "cmp=%u writes=%u [", c->n_compares, c->n_writes);
         for (uint32_t i = 0; i < c->n_compares && i < 8; i++) {
-            const struct storage_compare *p = &c->compares[i];
+            const struct cairn_compare *p = &c->compares[i];
             static const char *tg[] = {"?", "value", "rev", "exists"};
             static const char *op[] = {"?", "eq", "ne", "lt", "gt"};
             describe(r, "%s ", i ? "," : "");
             describe_key(r, p->key, p->key_len);
             describe(r, " %s %s ", tg[p->target & 3],
                      op[p->op <= 4 ? p->op : 0]);
-            if (p->target == STORAGE_CMP_VALUE) {
+            if (p->target == CAIRN_CMP_VALUE) {
                 describe(r, "%u/%zu", pat_seed(p->value, p->value_len),
                          p->value_len);
-            } else if (p->target == STORAGE_CMP_REVISION) {
+            } else if (p->target == CAIRN_CMP_REVISION) {
                 describe(r, "%" PRIu64, p->revision);
             } else {
                 describe(r, "%d", p->exists);
@@ -920,7 +920,7 @@ static size_t gen_len(struct run *r, size_t limit)
 
 /* A value for key @k. The first hot key gets no ttl, so its history can
  * grow to the bucket's limit. */
-static void gen_value(struct run *r, int k, struct storage_write *w)
+static void gen_value(struct run *r, int k, struct cairn_write *w)
 {
     size_t limit = (size_t)value_limit(r);
     w->value_len = gen_len(r, limit);
@@ -942,7 +942,7 @@ static void gen_value(struct run *r, int k, struct storage_write *w)
 }
 
 /* Turn @w into a write that breaks exactly one rule; returns the code. */
-static void gen_fault(struct run *r, struct storage_write *w, uint64_t time,
+static void gen_fault(struct run *r, struct cairn_write *w, uint64_t time,
                       bool key_only)
 {
     unsigned x = (unsigned)rnd(r, key_only ? 2 : 8);
@@ -982,7 +982,7 @@ static void gen_fault(struct run *r, struct storage_write *w, uint64_t time,
     }
 }
 
-static void set_key(struct storage_write *w, int k)
+static void set_key(struct cairn_write *w, int k)
 {
     w->key = keys[k];
     w->key_len = key_lens[k];
@@ -994,7 +994,7 @@ static void gen_old_value(struct run *r, int k, const void **v, size_t *len)
 {
     const struct mkey *mk = &r->m.k[k];
     unsigned x = (unsigned)rnd(r, 100);
-    if (x < 55 && mk->n > 0 && mk->revs[0].op == STORAGE_OP_PUT) {
+    if (x < 55 && mk->n > 0 && mk->revs[0].op == CAIRN_OP_PUT) {
         *v = pat(mk->revs[0].vseed);
         *len = mk->revs[0].vlen;
     } else if (x < 75 && mk->n > 1) {
@@ -1023,7 +1023,7 @@ static uint64_t gen_rev(struct run *r, int k)
     return 1 + rnd(r, r->m.rev + 2);
 }
 
-static void gen_compare(struct run *r, struct storage_compare *p,
+static void gen_compare(struct run *r, struct cairn_compare *p,
                         uint64_t time)
 {
     int k = pick_key(r);
@@ -1031,18 +1031,18 @@ static void gen_compare(struct run *r, struct storage_compare *p,
     p->key_len = key_lens[k];
     switch (rnd(r, 3)) {
     case 0:
-        p->target = STORAGE_CMP_VALUE;
-        p->op = chance(r, 500) ? STORAGE_CMP_EQ : STORAGE_CMP_NE;
+        p->target = CAIRN_CMP_VALUE;
+        p->op = chance(r, 500) ? CAIRN_CMP_EQ : CAIRN_CMP_NE;
         gen_old_value(r, k, &p->value, &p->value_len);
         break;
     case 1:
-        p->target = STORAGE_CMP_REVISION;
-        p->op = STORAGE_CMP_EQ + (uint32_t)rnd(r, 4);
+        p->target = CAIRN_CMP_REVISION;
+        p->op = CAIRN_CMP_EQ + (uint32_t)rnd(r, 4);
         p->revision = rnd(r, 5) == 0 ? 0 : gen_rev(r, k);
         break;
     default:
-        p->target = STORAGE_CMP_EXISTS;
-        p->op = STORAGE_CMP_EQ;
+        p->target = CAIRN_CMP_EXISTS;
+        p->op = CAIRN_CMP_EQ;
         p->exists = chance(r, 700) ? key_live(&r->m, k, time)
                                    : chance(r, 500);
         break;
@@ -1078,15 +1078,15 @@ static void gen_txn(struct run *r, struct storage_cmd *c)
         gen_compare(r, &r->cmps[i], c->time);
         if (x >= 20 && x < 40 && i + 1 < c->n_compares && chance(r, 990)) {
             /* 64 compares: make most hold */
-            struct storage_compare *p = &r->cmps[i];
+            struct cairn_compare *p = &r->cmps[i];
             int k = key_index(p->key, p->key_len);
-            p->target = STORAGE_CMP_EXISTS;
-            p->op = STORAGE_CMP_EQ;
+            p->target = CAIRN_CMP_EXISTS;
+            p->op = CAIRN_CMP_EQ;
             p->exists = key_live(&r->m, k, c->time);
         }
     }
     for (uint32_t i = 0; i < n_writes; i++) {
-        struct storage_write *w = &r->writes[i];
+        struct cairn_write *w = &r->writes[i];
         unsigned y = (unsigned)rnd(r, 100);
         memset(w, 0, sizeof *w);
         set_key(w, pick_key(r));
@@ -1095,27 +1095,27 @@ static void gen_txn(struct run *r, struct storage_cmd *c)
             y = 0; /* let the first hot key's history grow */
         }
         if (y < 70) {
-            w->op = STORAGE_OP_PUT;
+            w->op = CAIRN_OP_PUT;
             gen_value(r, key_index(w->key, w->key_len), w);
             if (n_writes > 50) {
                 w->value_len = w->value_len % 64;
                 w->meta_len = w->meta_len % 64;
             }
         } else {
-            w->op = y < 88 ? STORAGE_OP_DEL : STORAGE_OP_PURGE;
+            w->op = y < 88 ? CAIRN_OP_DEL : CAIRN_OP_PURGE;
         }
     }
     if (fault && n_writes <= CAIRN_TXN_OPS_MAX &&
         c->n_compares <= CAIRN_TXN_COMPARES_MAX) {
-        struct storage_write *w = &r->writes[rnd(r, n_writes)];
-        gen_fault(r, w, c->time, w->op != STORAGE_OP_PUT);
+        struct cairn_write *w = &r->writes[rnd(r, n_writes)];
+        gen_fault(r, w, c->time, w->op != CAIRN_OP_PUT);
     }
     c->n_writes = n_writes;
 }
 
 /* Size @w's value so the put leaves bytes at max_bytes - 1, max_bytes or
  * max_bytes + 1 (the EFULL boundary), when a value can do that. */
-static void fill_to_brim(struct run *r, int k, struct storage_write *w)
+static void fill_to_brim(struct run *r, int k, struct cairn_write *w)
 {
     const struct mkey *mk = &r->m.k[k];
     int64_t rest = (int64_t)model_bytes(&r->m) + (int64_t)key_lens[k] +
@@ -1301,7 +1301,7 @@ static int entry_diff(struct run *r, const char *what,
         return 0;
     }
     DIFF(e->op == x->op, "op: got %u, expected %u", e->op, x->op);
-    if (x->op == STORAGE_OP_PUT) {
+    if (x->op == CAIRN_OP_PUT) {
         DIFF(e->value_len == x->vlen &&
                  (x->vlen == 0 || (e->value != NULL &&
                                    memcmp(e->value, pat(x->vseed), x->vlen) ==
@@ -1454,7 +1454,7 @@ static void check_key_reads(struct run *r, storage_txn *t, int k, uint64_t now)
         }
         memset(&e, 0, sizeof e);
         rc = storage_get(t, BUCKET, keys[k], key_lens[k], rev, now, &e, err);
-        if (x != NULL && x->op == STORAGE_OP_PUT && !rev_expired(x, now)) {
+        if (x != NULL && x->op == CAIRN_OP_PUT && !rev_expired(x, now)) {
             CHECK(r, rc == 0, "get k%d at rev %" PRIu64 ": %d (%s)", k, rev,
                   rc, err);
             CHECK(r, !entry_diff(r, "get at revision", &e, k, x, false), "%s",
@@ -1465,7 +1465,7 @@ static void check_key_reads(struct run *r, storage_txn *t, int k, uint64_t now)
                   "ENOTFOUND",
                   k, rev,
                   x == NULL                       ? "not kept"
-                  : x->op != STORAGE_OP_PUT       ? "a marker"
+                  : x->op != CAIRN_OP_PUT       ? "a marker"
                                                   : "expired",
                   rc, err);
         }

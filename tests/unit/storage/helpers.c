@@ -112,11 +112,11 @@ struct storage_bucket_info fx_info(struct fx *f, const char *bucket)
 
 /* ---- commands ---------------------------------------------------------- */
 
-struct storage_write wr_put(const void *k, size_t kl, const void *v, size_t vl)
+struct cairn_write wr_put(const void *k, size_t kl, const void *v, size_t vl)
 {
-    struct storage_write w;
+    struct cairn_write w;
     memset(&w, 0, sizeof w);
-    w.op = STORAGE_OP_PUT;
+    w.op = CAIRN_OP_PUT;
     w.key = k;
     w.key_len = kl;
     w.value = v;
@@ -124,17 +124,17 @@ struct storage_write wr_put(const void *k, size_t kl, const void *v, size_t vl)
     return w;
 }
 
-struct storage_write wr_del(const void *k, size_t kl)
+struct cairn_write wr_del(const void *k, size_t kl)
 {
-    struct storage_write w = wr_put(k, kl, NULL, 0);
-    w.op = STORAGE_OP_DEL;
+    struct cairn_write w = wr_put(k, kl, NULL, 0);
+    w.op = CAIRN_OP_DEL;
     return w;
 }
 
-struct storage_write wr_purge(const void *k, size_t kl)
+struct cairn_write wr_purge(const void *k, size_t kl)
 {
-    struct storage_write w = wr_put(k, kl, NULL, 0);
-    w.op = STORAGE_OP_PURGE;
+    struct cairn_write w = wr_put(k, kl, NULL, 0);
+    w.op = CAIRN_OP_PURGE;
     return w;
 }
 
@@ -207,8 +207,8 @@ struct storage_cmd cmd_expire(uint64_t time)
     return base_cmd(STORAGE_CMD_EXPIRE, time);
 }
 
-struct storage_cmd cmd_txn(const struct storage_compare *cmp, uint32_t n_cmp,
-                           const struct storage_write *w, uint32_t n_w,
+struct storage_cmd cmd_txn(const struct cairn_compare *cmp, uint32_t n_cmp,
+                           const struct cairn_write *w, uint32_t n_w,
                            uint64_t time)
 {
     struct storage_cmd c = base_cmd(STORAGE_CMD_TXN, time);
@@ -340,7 +340,7 @@ uint64_t fx_expect_value(struct fx *f, const char *bucket, const void *k,
         print_error("get: %d %s\n", rc, f->err);
     }
     assert_int_equal(rc, CAIRN_OK);
-    assert_int_equal(g.op, STORAGE_OP_PUT);
+    assert_int_equal(g.op, CAIRN_OP_PUT);
     assert_int_equal(g.key_len, kl);
     assert_memory_equal(g.key, k, kl);
     assert_int_equal(g.value_len, vl);

@@ -69,14 +69,14 @@ struct storage_cmd cmd_delete(const void *k, size_t kl, uint64_t rev,
 struct storage_cmd cmd_purge(const void *k, size_t kl, uint64_t rev,
                              uint64_t time);
 struct storage_cmd cmd_expire(uint64_t time);
-struct storage_cmd cmd_txn(const struct storage_compare *cmp, uint32_t n_cmp,
-                           const struct storage_write *w, uint32_t n_w,
+struct storage_cmd cmd_txn(const struct cairn_compare *cmp, uint32_t n_cmp,
+                           const struct cairn_write *w, uint32_t n_w,
                            uint64_t time);
 
-struct storage_write wr_put(const void *k, size_t kl, const void *v,
+struct cairn_write wr_put(const void *k, size_t kl, const void *v,
                             size_t vl);
-struct storage_write wr_del(const void *k, size_t kl);
-struct storage_write wr_purge(const void *k, size_t kl);
+struct cairn_write wr_del(const void *k, size_t kl);
+struct cairn_write wr_purge(const void *k, size_t kl);
 
 /* storage_apply(), asserting it returned 0; the result is returned. */
 struct storage_result fx_apply(struct fx *f, const char *bucket,

@@ -475,7 +475,7 @@ static void test_unknown_bucket(void **state)
 {
     struct fx *f = *state;
     struct storage_cmd cmds[7];
-    struct storage_write w = wr_put(S("k"), S("v"));
+    struct cairn_write w = wr_put(S("k"), S("v"));
     struct storage_bucket_info info;
     struct storage_scan sc;
     struct storage_page page;

@@ -351,8 +351,8 @@ static void assert_bytes(const void *a, size_t alen, const void *b,
     }
 }
 
-static void assert_write_equal(const struct storage_write *a,
-                               const struct storage_write *b, bool txn)
+static void assert_write_equal(const struct cairn_write *a,
+                               const struct cairn_write *b, bool txn)
 {
     if (txn) {
         assert_int_equal(a->op, b->op);
@@ -395,16 +395,16 @@ static void assert_cmd_equal(const struct storage_cmd *a,
     case STORAGE_CMD_TXN:
         assert_int_equal(a->n_compares, b->n_compares);
         for (uint32_t i = 0; i < a->n_compares; i++) {
-            const struct storage_compare *x = &a->compares[i];
-            const struct storage_compare *y = &b->compares[i];
+            const struct cairn_compare *x = &a->compares[i];
+            const struct cairn_compare *y = &b->compares[i];
             assert_bytes(x->key, x->key_len, y->key, y->key_len);
             assert_int_equal(x->target, y->target);
             assert_int_equal(x->op, y->op);
             switch (x->target) {
-            case STORAGE_CMP_VALUE:
+            case CAIRN_CMP_VALUE:
                 assert_bytes(x->value, x->value_len, y->value, y->value_len);
                 break;
-            case STORAGE_CMP_REVISION:
+            case CAIRN_CMP_REVISION:
                 assert_int_equal(x->revision, y->revision);
                 break;
             default:
@@ -452,19 +452,19 @@ static void roundtrip(const struct storage_cmd *c)
 /* Every command type, with every field it carries. */
 static size_t sample_cmds(struct storage_cmd *out)
 {
-    static const struct storage_compare cmp[] = {
-        {"ck1", 3, STORAGE_CMP_VALUE, STORAGE_CMP_EQ, "cv", 2, 0, false},
-        {"ck2", 3, STORAGE_CMP_VALUE, STORAGE_CMP_NE, "", 0, 0, false},
-        {"ck3", 3, STORAGE_CMP_REVISION, STORAGE_CMP_EQ, NULL, 0, 7, false},
-        {"ck4", 3, STORAGE_CMP_REVISION, STORAGE_CMP_NE, NULL, 0, 0, false},
-        {"ck5", 3, STORAGE_CMP_REVISION, STORAGE_CMP_LT, NULL, 0,
+    static const struct cairn_compare cmp[] = {
+        {"ck1", 3, CAIRN_CMP_VALUE, CAIRN_CMP_EQ, "cv", 2, 0, false},
+        {"ck2", 3, CAIRN_CMP_VALUE, CAIRN_CMP_NE, "", 0, 0, false},
+        {"ck3", 3, CAIRN_CMP_REVISION, CAIRN_CMP_EQ, NULL, 0, 7, false},
+        {"ck4", 3, CAIRN_CMP_REVISION, CAIRN_CMP_NE, NULL, 0, 0, false},
+        {"ck5", 3, CAIRN_CMP_REVISION, CAIRN_CMP_LT, NULL, 0,
          UINT64_MAX, false},
-        {"ck6", 3, STORAGE_CMP_REVISION, STORAGE_CMP_GT, NULL, 0, 1 << 20,
+        {"ck6", 3, CAIRN_CMP_REVISION, CAIRN_CMP_GT, NULL, 0, 1 << 20,
          false},
-        {"ck7", 3, STORAGE_CMP_EXISTS, STORAGE_CMP_EQ, NULL, 0, 0, true},
-        {"ck8", 3, STORAGE_CMP_EXISTS, STORAGE_CMP_EQ, NULL, 0, 0, false},
+        {"ck7", 3, CAIRN_CMP_EXISTS, CAIRN_CMP_EQ, NULL, 0, 0, true},
+        {"ck8", 3, CAIRN_CMP_EXISTS, CAIRN_CMP_EQ, NULL, 0, 0, false},
     };
-    static struct storage_write wr[4];
+    static struct cairn_write wr[4];
     size_t n = 0;
     wr[0] = wr_put(S("wk1"), S("wv1"));
     wr[0].meta = "wm";
@@ -530,8 +530,8 @@ static void test_cmd_roundtrip_long_fields(void **state)
 static void test_cmd_roundtrip_big_txn(void **state)
 {
     size_t n = CAIRN_TXN_OPS_MAX;
-    struct storage_write *w = calloc(n, sizeof *w);
-    struct storage_compare cmp[CAIRN_TXN_COMPARES_MAX];
+    struct cairn_write *w = calloc(n, sizeof *w);
+    struct cairn_compare cmp[CAIRN_TXN_COMPARES_MAX];
     char (*keys)[16] = calloc(n, sizeof *keys);
     struct storage_cmd c;
     (void)state;
@@ -546,8 +546,8 @@ static void test_cmd_roundtrip_big_txn(void **state)
         memset(&cmp[i], 0, sizeof cmp[i]);
         cmp[i].key = keys[i];
         cmp[i].key_len = strlen(keys[i]);
-        cmp[i].target = STORAGE_CMP_REVISION;
-        cmp[i].op = STORAGE_CMP_LT;
+        cmp[i].target = CAIRN_CMP_REVISION;
+        cmp[i].op = CAIRN_CMP_LT;
         cmp[i].revision = i;
     }
     c = cmd_txn(cmp, CAIRN_TXN_COMPARES_MAX, w, (uint32_t)n, T0);
@@ -852,8 +852,8 @@ static void test_cmd_bad_enums(void **state)
 static void test_cmd_encode_errors(void **state)
 {
     struct storage_cmd c = cmd_put(S("k"), S("v"), T0);
-    struct storage_write w = wr_put(S("k"), S("v"));
-    struct storage_compare cmp;
+    struct cairn_write w = wr_put(S("k"), S("v"));
+    struct cairn_compare cmp;
     void *buf = NULL;
     size_t len = 0;
     char err[CAIRN_ERRMSG_SIZE] = "";
@@ -866,18 +866,18 @@ static void test_cmd_encode_errors(void **state)
     w.op = 9;
     c = cmd_txn(NULL, 0, &w, 1, T0);
     assert_int_equal(storage_cmd_encode(&c, &buf, &len, err), CAIRN_EINVAL);
-    w.op = STORAGE_OP_PUT;
+    w.op = CAIRN_OP_PUT;
     memset(&cmp, 0, sizeof cmp);
     cmp.key = "k";
     cmp.key_len = 1;
     cmp.target = 9;
-    cmp.op = STORAGE_CMP_EQ;
+    cmp.op = CAIRN_CMP_EQ;
     c = cmd_txn(&cmp, 1, &w, 1, T0);
     assert_int_equal(storage_cmd_encode(&c, &buf, &len, err), CAIRN_EINVAL);
-    cmp.target = STORAGE_CMP_REVISION;
+    cmp.target = CAIRN_CMP_REVISION;
     cmp.op = 9;
     assert_int_equal(storage_cmd_encode(&c, &buf, &len, err), CAIRN_EINVAL);
-    cmp.op = STORAGE_CMP_GT;
+    cmp.op = CAIRN_CMP_GT;
     assert_int_equal(storage_cmd_encode(&c, &buf, &len, err), CAIRN_OK);
     free(buf);
 }

@@ -21,7 +21,7 @@ static void test_get_at_revision(void **state)
     assert_int_equal(g.revision, 1);
     assert_int_equal(g.create_revision, 1);
     assert_int_equal(g.updated, T0 + 1);
-    assert_int_equal(g.op, STORAGE_OP_PUT);
+    assert_int_equal(g.op, CAIRN_OP_PUT);
     assert_int_equal(g.value_len, 2);
     assert_memory_equal(g.value, "v1", 2);
     assert_int_equal(g.key_len, 1);
@@ -145,7 +145,7 @@ static void test_scan_all(void **state)
         snprintf(v, sizeof v, "val-%s", want[i]);
         assert_int_equal(r.e[i].value_len, strlen(v));
         assert_memory_equal(r.e[i].value, v, strlen(v));
-        assert_int_equal(r.e[i].op, STORAGE_OP_PUT);
+        assert_int_equal(r.e[i].op, CAIRN_OP_PUT);
     }
     /* Revisions are those of the writes. */
     assert_int_equal(r.e[0].revision, 7); /* "0" */
@@ -589,7 +589,7 @@ static void test_scan_entry_fields(void **state)
     assert_int_equal(r.e[0].create_revision, 1);
     assert_int_equal(r.e[0].updated, T0 + 8);
     assert_int_equal(r.e[0].expires_at, T0 + 8 + 500);
-    assert_int_equal(r.e[0].op, STORAGE_OP_PUT);
+    assert_int_equal(r.e[0].op, CAIRN_OP_PUT);
     scanres_free(&r);
     assert_int_equal(fx_get(f, B, S("k"), 0, T0, &g), CAIRN_OK);
     assert_int_equal(g.meta_len, 2);

@@ -103,7 +103,7 @@ static void test_ttl_invalid(void **state)
     struct fx *f = *state;
     struct storage_result r;
     struct storage_cmd c;
-    struct storage_write w;
+    struct cairn_write w;
     r = put_ttl(f, B, "k", "v", T0, 10, T0 + 100);
     assert_refused(&r, CAIRN_EINVAL);
     r = put_ttl(f, B, "k", "v", T0, -1, 0);
@@ -252,7 +252,7 @@ static void test_expire_values(void **state)
     assert_int_equal(fx_history(f, B, S("a"), T0 + 150, &h), CAIRN_OK);
     assert_int_equal(h.n, 1);
     assert_int_equal(h.e[0].revision, 4);
-    assert_int_equal(h.e[0].op, STORAGE_OP_PURGE);
+    assert_int_equal(h.e[0].op, CAIRN_OP_PURGE);
     assert_int_equal(h.e[0].updated, T0 + 150);
     assert_int_equal(fx_get(f, B, S("a"), 1, 0, NULL), CAIRN_ENOTFOUND);
     fx_expect_value(f, B, S("b"), 0, T0 + 150, S("v"));
@@ -267,7 +267,7 @@ static void test_expire_values(void **state)
     assert_int_equal(fx_info(f, B).keys, 1);
     assert_int_equal(fx_history(f, B, S("b"), T0 + 200, &h), CAIRN_OK);
     assert_int_equal(h.e[0].revision, 5);
-    assert_int_equal(h.e[0].op, STORAGE_OP_PURGE);
+    assert_int_equal(h.e[0].op, CAIRN_OP_PURGE);
     fx_expect_value(f, B, S("c"), 0, T0 + 10 * HOUR_NS, S("v"));
 
     /* The marker expiry left (no bucket ttl) ages out after one hour. */
@@ -309,7 +309,7 @@ static void test_expire_drops_history(void **state)
     assert_int_equal(fx_history(f, "h", S("k"), T0 + 101, &h), CAIRN_OK);
     assert_int_equal(h.n, 1);
     assert_int_equal(h.e[0].revision, 3);
-    assert_int_equal(h.e[0].op, STORAGE_OP_PURGE);
+    assert_int_equal(h.e[0].op, CAIRN_OP_PURGE);
     /* The older value can never come back. */
     assert_int_equal(fx_get(f, "h", S("k"), 1, T0 + 101, NULL),
                      CAIRN_ENOTFOUND);
@@ -362,7 +362,7 @@ static void test_expire_markers_with_bucket_ttl(void **state)
     assert_int_equal(r.count, 0);
     assert_int_equal(fx_history(f, "t", S("k"), T0 + 1000, &h), CAIRN_OK);
     assert_int_equal(h.n, 1);
-    assert_int_equal(h.e[0].op, STORAGE_OP_DEL);
+    assert_int_equal(h.e[0].op, CAIRN_OP_DEL);
     r = expire(f, "t", T0 + 1500);
     assert_int_equal(r.count, 1);
     assert_int_equal(fx_info(f, "t").compacted_revision, 2);
@@ -466,8 +466,8 @@ static void test_expire_many_keys(void **state)
 static void test_txn_ttl(void **state)
 {
     struct fx *f = *state;
-    struct storage_write w[2];
-    struct storage_compare cmp;
+    struct cairn_write w[2];
+    struct cairn_compare cmp;
     struct storage_cmd c;
     struct storage_result r;
     struct got g;
@@ -488,8 +488,8 @@ static void test_txn_ttl(void **state)
     memset(&cmp, 0, sizeof cmp);
     cmp.key = "b";
     cmp.key_len = 1;
-    cmp.target = STORAGE_CMP_EXISTS;
-    cmp.op = STORAGE_CMP_EQ;
+    cmp.target = CAIRN_CMP_EXISTS;
+    cmp.op = CAIRN_CMP_EQ;
     cmp.exists = true;
     w[0] = wr_put(S("c"), S("3"));
     c = cmd_txn(&cmp, 1, w, 1, T0 + 49);
@@ -499,12 +499,12 @@ static void test_txn_ttl(void **state)
     r = fx_apply(f, B, &c, 0);
     assert_refused(&r, CAIRN_ECONFLICT);
     assert_int_equal(r.current_revision, 2);
-    cmp.target = STORAGE_CMP_VALUE;
+    cmp.target = CAIRN_CMP_VALUE;
     cmp.value = "2";
     cmp.value_len = 1;
     r = fx_apply(f, B, &c, 0);
     assert_refused(&r, CAIRN_ECONFLICT);
-    cmp.target = STORAGE_CMP_REVISION;
+    cmp.target = CAIRN_CMP_REVISION;
     cmp.revision = 2;
     r = fx_apply(f, B, &c, 0);
     assert_int_equal(r.code, CAIRN_OK);
@@ -581,7 +581,7 @@ static void test_expire_group_keys(void **state)
     assert_int_equal(fx_history(f, "g", m1, 512, T0 + 150, &h), CAIRN_OK);
     assert_int_equal(h.n, 1);
     assert_int_equal(h.e[0].revision, 5);
-    assert_int_equal(h.e[0].op, STORAGE_OP_PURGE);
+    assert_int_equal(h.e[0].op, CAIRN_OP_PURGE);
     assert_int_equal(h.e[0].key_len, 512);
     assert_memory_equal(h.e[0].key, m1, 512);
     fx_expect_value(f, "g", p, 511, 0, T0 + 150, S("b"));

@@ -6,55 +6,55 @@
 
 #include "helpers.h"
 
-static struct storage_compare cmp_value(const char *k, uint32_t op,
+static struct cairn_compare cmp_value(const char *k, uint32_t op,
                                         const char *v)
 {
-    struct storage_compare c;
+    struct cairn_compare c;
     memset(&c, 0, sizeof c);
     c.key = k;
     c.key_len = strlen(k);
-    c.target = STORAGE_CMP_VALUE;
+    c.target = CAIRN_CMP_VALUE;
     c.op = op;
     c.value = v;
     c.value_len = strlen(v);
     return c;
 }
 
-static struct storage_compare cmp_rev(const char *k, uint32_t op, uint64_t rev)
+static struct cairn_compare cmp_rev(const char *k, uint32_t op, uint64_t rev)
 {
-    struct storage_compare c;
+    struct cairn_compare c;
     memset(&c, 0, sizeof c);
     c.key = k;
     c.key_len = strlen(k);
-    c.target = STORAGE_CMP_REVISION;
+    c.target = CAIRN_CMP_REVISION;
     c.op = op;
     c.revision = rev;
     return c;
 }
 
-static struct storage_compare cmp_exists(const char *k, bool exists)
+static struct cairn_compare cmp_exists(const char *k, bool exists)
 {
-    struct storage_compare c;
+    struct cairn_compare c;
     memset(&c, 0, sizeof c);
     c.key = k;
     c.key_len = strlen(k);
-    c.target = STORAGE_CMP_EXISTS;
-    c.op = STORAGE_CMP_EQ;
+    c.target = CAIRN_CMP_EXISTS;
+    c.op = CAIRN_CMP_EQ;
     c.exists = exists;
     return c;
 }
 
 /* Apply a txn of one compare and one put of "out"; return the result. */
 static struct storage_result one_cmp(struct fx *f,
-                                     const struct storage_compare *cmp,
+                                     const struct cairn_compare *cmp,
                                      uint64_t time)
 {
-    struct storage_write w = wr_put(S("out"), S("x"));
+    struct cairn_write w = wr_put(S("out"), S("x"));
     struct storage_cmd c = cmd_txn(cmp, 1, &w, 1, time);
     return fx_apply(f, B, &c, 0);
 }
 
-static void expect_cmp(struct fx *f, struct storage_compare cmp, bool holds,
+static void expect_cmp(struct fx *f, struct cairn_compare cmp, bool holds,
                        uint64_t cur_rev)
 {
     uint64_t before = fx_info(f, B).last_revision;
@@ -85,7 +85,7 @@ static void expect_cmp(struct fx *f, struct storage_compare cmp, bool holds,
 static void test_txn_bulk(void **state)
 {
     struct fx *f = *state;
-    struct storage_write w[3];
+    struct cairn_write w[3];
     struct storage_cmd c;
     struct storage_result r;
     struct got g;
@@ -122,26 +122,26 @@ static void test_txn_compare_value(void **state)
     struct fx *f = *state;
     struct storage_cmd c;
     fx_put(f, B, "k", "hello", T0); /* 1 */
-    expect_cmp(f, cmp_value("k", STORAGE_CMP_EQ, "hello"), true, 0);
-    expect_cmp(f, cmp_value("k", STORAGE_CMP_EQ, "hell"), false, 1);
-    expect_cmp(f, cmp_value("k", STORAGE_CMP_EQ, "hello!"), false, 1);
-    expect_cmp(f, cmp_value("k", STORAGE_CMP_EQ, ""), false, 1);
-    expect_cmp(f, cmp_value("k", STORAGE_CMP_NE, "hello"), false, 1);
-    expect_cmp(f, cmp_value("k", STORAGE_CMP_NE, "other"), true, 0);
+    expect_cmp(f, cmp_value("k", CAIRN_CMP_EQ, "hello"), true, 0);
+    expect_cmp(f, cmp_value("k", CAIRN_CMP_EQ, "hell"), false, 1);
+    expect_cmp(f, cmp_value("k", CAIRN_CMP_EQ, "hello!"), false, 1);
+    expect_cmp(f, cmp_value("k", CAIRN_CMP_EQ, ""), false, 1);
+    expect_cmp(f, cmp_value("k", CAIRN_CMP_NE, "hello"), false, 1);
+    expect_cmp(f, cmp_value("k", CAIRN_CMP_NE, "other"), true, 0);
     /* Absent key: matches no value, so EQ fails and NE holds. */
-    expect_cmp(f, cmp_value("absent", STORAGE_CMP_EQ, ""), false, 0);
-    expect_cmp(f, cmp_value("absent", STORAGE_CMP_NE, "x"), true, 0);
+    expect_cmp(f, cmp_value("absent", CAIRN_CMP_EQ, ""), false, 0);
+    expect_cmp(f, cmp_value("absent", CAIRN_CMP_NE, "x"), true, 0);
     /* Deleted key: same; current_revision is the marker's. */
     c = cmd_delete(S("k"), 0, T0);
     {
         uint64_t del = fx_apply(f, B, &c, 0).revision;
         assert_int_equal(del, 5); /* 2, 3, 4 went to "out" */
-        expect_cmp(f, cmp_value("k", STORAGE_CMP_EQ, "hello"), false, del);
-        expect_cmp(f, cmp_value("k", STORAGE_CMP_NE, "hello"), true, 0);
+        expect_cmp(f, cmp_value("k", CAIRN_CMP_EQ, "hello"), false, del);
+        expect_cmp(f, cmp_value("k", CAIRN_CMP_NE, "hello"), true, 0);
     }
     /* Empty value. */
     fx_put(f, B, "e", "", T0);
-    expect_cmp(f, cmp_value("e", STORAGE_CMP_EQ, ""), true, 0);
+    expect_cmp(f, cmp_value("e", CAIRN_CMP_EQ, ""), true, 0);
 }
 
 static void test_txn_compare_revision(void **state)
@@ -151,28 +151,28 @@ static void test_txn_compare_revision(void **state)
     fx_put(f, B, "o", "x", T0);  /* 1 */
     fx_put(f, B, "k", "v", T0);  /* 2 */
     /* k at 2. */
-    expect_cmp(f, cmp_rev("k", STORAGE_CMP_EQ, 2), true, 0);
-    expect_cmp(f, cmp_rev("k", STORAGE_CMP_EQ, 1), false, 2);
-    expect_cmp(f, cmp_rev("k", STORAGE_CMP_EQ, 3), false, 2);
-    expect_cmp(f, cmp_rev("k", STORAGE_CMP_NE, 2), false, 2);
-    expect_cmp(f, cmp_rev("k", STORAGE_CMP_NE, 1), true, 0);
-    expect_cmp(f, cmp_rev("k", STORAGE_CMP_LT, 3), true, 0);
-    expect_cmp(f, cmp_rev("k", STORAGE_CMP_LT, 2), false, 2);
-    expect_cmp(f, cmp_rev("k", STORAGE_CMP_LT, 1), false, 2);
-    expect_cmp(f, cmp_rev("k", STORAGE_CMP_GT, 1), true, 0);
-    expect_cmp(f, cmp_rev("k", STORAGE_CMP_GT, 2), false, 2);
-    expect_cmp(f, cmp_rev("k", STORAGE_CMP_GT, 3), false, 2);
+    expect_cmp(f, cmp_rev("k", CAIRN_CMP_EQ, 2), true, 0);
+    expect_cmp(f, cmp_rev("k", CAIRN_CMP_EQ, 1), false, 2);
+    expect_cmp(f, cmp_rev("k", CAIRN_CMP_EQ, 3), false, 2);
+    expect_cmp(f, cmp_rev("k", CAIRN_CMP_NE, 2), false, 2);
+    expect_cmp(f, cmp_rev("k", CAIRN_CMP_NE, 1), true, 0);
+    expect_cmp(f, cmp_rev("k", CAIRN_CMP_LT, 3), true, 0);
+    expect_cmp(f, cmp_rev("k", CAIRN_CMP_LT, 2), false, 2);
+    expect_cmp(f, cmp_rev("k", CAIRN_CMP_LT, 1), false, 2);
+    expect_cmp(f, cmp_rev("k", CAIRN_CMP_GT, 1), true, 0);
+    expect_cmp(f, cmp_rev("k", CAIRN_CMP_GT, 2), false, 2);
+    expect_cmp(f, cmp_rev("k", CAIRN_CMP_GT, 3), false, 2);
     /* Absent: revision 0. */
-    expect_cmp(f, cmp_rev("absent", STORAGE_CMP_EQ, 0), true, 0);
-    expect_cmp(f, cmp_rev("absent", STORAGE_CMP_LT, 1), true, 0);
-    expect_cmp(f, cmp_rev("absent", STORAGE_CMP_GT, 0), false, 0);
-    expect_cmp(f, cmp_rev("absent", STORAGE_CMP_NE, 0), false, 0);
+    expect_cmp(f, cmp_rev("absent", CAIRN_CMP_EQ, 0), true, 0);
+    expect_cmp(f, cmp_rev("absent", CAIRN_CMP_LT, 1), true, 0);
+    expect_cmp(f, cmp_rev("absent", CAIRN_CMP_GT, 0), false, 0);
+    expect_cmp(f, cmp_rev("absent", CAIRN_CMP_NE, 0), false, 0);
     /* Deleted: the marker's revision (latest stored of any op). */
     c = cmd_delete(S("k"), 0, T0);
     {
         uint64_t del = fx_apply(f, B, &c, 0).revision;
-        expect_cmp(f, cmp_rev("k", STORAGE_CMP_EQ, del), true, 0);
-        expect_cmp(f, cmp_rev("k", STORAGE_CMP_EQ, 2), false, del);
+        expect_cmp(f, cmp_rev("k", CAIRN_CMP_EQ, del), true, 0);
+        expect_cmp(f, cmp_rev("k", CAIRN_CMP_EQ, 2), false, del);
     }
 }
 
@@ -196,15 +196,15 @@ static void test_txn_compare_exists(void **state)
 static void test_txn_failed_compare_index(void **state)
 {
     struct fx *f = *state;
-    struct storage_compare cmp[3];
-    struct storage_write w[2];
+    struct cairn_compare cmp[3];
+    struct cairn_write w[2];
     struct storage_cmd c;
     struct storage_result r;
     fx_put(f, B, "a", "1", T0); /* 1 */
     fx_put(f, B, "b", "2", T0); /* 2 */
     fx_put(f, B, "c", "3", T0); /* 3 */
-    cmp[0] = cmp_value("a", STORAGE_CMP_EQ, "1");
-    cmp[1] = cmp_rev("b", STORAGE_CMP_EQ, 2);
+    cmp[0] = cmp_value("a", CAIRN_CMP_EQ, "1");
+    cmp[1] = cmp_rev("b", CAIRN_CMP_EQ, 2);
     cmp[2] = cmp_exists("c", false);
     w[0] = wr_put(S("a"), S("new"));
     w[1] = wr_del(S("b"));
@@ -214,13 +214,13 @@ static void test_txn_failed_compare_index(void **state)
     assert_int_equal(r.failed_compare, 2);
     assert_int_equal(r.current_revision, 3);
     /* The first failing compare is reported. */
-    cmp[0] = cmp_value("a", STORAGE_CMP_EQ, "wrong");
+    cmp[0] = cmp_value("a", CAIRN_CMP_EQ, "wrong");
     r = fx_apply(f, B, &c, 0);
     assert_refused(&r, CAIRN_ECONFLICT);
     assert_int_equal(r.failed_compare, 0);
     assert_int_equal(r.current_revision, 1);
-    cmp[0] = cmp_value("a", STORAGE_CMP_EQ, "1");
-    cmp[1] = cmp_rev("b", STORAGE_CMP_GT, 2);
+    cmp[0] = cmp_value("a", CAIRN_CMP_EQ, "1");
+    cmp[1] = cmp_rev("b", CAIRN_CMP_GT, 2);
     r = fx_apply(f, B, &c, 0);
     assert_refused(&r, CAIRN_ECONFLICT);
     assert_int_equal(r.failed_compare, 1);
@@ -230,7 +230,7 @@ static void test_txn_failed_compare_index(void **state)
     fx_expect_value(f, B, S("a"), 0, T0, S("1"));
     fx_expect_value(f, B, S("b"), 0, T0, S("2"));
     /* All hold: both writes. */
-    cmp[1] = cmp_rev("b", STORAGE_CMP_EQ, 2);
+    cmp[1] = cmp_rev("b", CAIRN_CMP_EQ, 2);
     cmp[2] = cmp_exists("c", true);
     r = fx_apply(f, B, &c, 0);
     assert_int_equal(r.code, CAIRN_OK);
@@ -243,14 +243,14 @@ static void test_txn_failed_compare_index(void **state)
 static void test_txn_compares_see_state_before_writes(void **state)
 {
     struct fx *f = *state;
-    struct storage_compare cmp[2];
-    struct storage_write w[3];
+    struct cairn_compare cmp[2];
+    struct cairn_write w[3];
     struct storage_cmd c;
     struct storage_result r;
     struct hist h;
     fx_bucket(f, "h", 4, 0, -1);
     cmp[0] = cmp_exists("a", false);
-    cmp[1] = cmp_rev("a", STORAGE_CMP_EQ, 0);
+    cmp[1] = cmp_rev("a", CAIRN_CMP_EQ, 0);
     w[0] = wr_put(S("a"), S("1"));
     w[1] = wr_put(S("a"), S("2"));
     w[2] = wr_del(S("a"));
@@ -262,7 +262,7 @@ static void test_txn_compares_see_state_before_writes(void **state)
     assert_int_equal(fx_history(f, "h", S("a"), T0, &h), CAIRN_OK);
     assert_int_equal(h.n, 3);
     assert_int_equal(h.e[0].revision, 3);
-    assert_int_equal(h.e[0].op, STORAGE_OP_DEL);
+    assert_int_equal(h.e[0].op, CAIRN_OP_DEL);
     assert_int_equal(h.e[1].revision, 2);
     assert_int_equal(h.e[1].create_revision, 1);
     assert_memory_equal(h.e[1].value, "2", 1);
@@ -279,7 +279,7 @@ static void test_txn_all_or_nothing(void **state)
 {
     struct fx *f = *state;
     cairn_bucket_config cfg;
-    struct storage_write w[3];
+    struct cairn_write w[3];
     struct storage_cmd c;
     struct storage_result r;
     uint8_t big[101];
@@ -343,7 +343,7 @@ static void test_txn_all_or_nothing(void **state)
 static void test_txn_max_bytes(void **state)
 {
     struct fx *f = *state;
-    struct storage_write w[2];
+    struct cairn_write w[2];
     struct storage_cmd c;
     struct storage_result r;
     uint8_t v[60];
@@ -367,7 +367,7 @@ static void test_txn_max_bytes(void **state)
 static void test_txn_max_bytes_final_state(void **state)
 {
     struct fx *f = *state;
-    struct storage_write w[2];
+    struct cairn_write w[2];
     struct storage_cmd c;
     struct storage_result r;
     uint8_t v[100];
@@ -389,7 +389,7 @@ static void test_txn_write_limit(void **state)
 {
     struct fx *f = *state;
     size_t n = CAIRN_TXN_OPS_MAX + 1;
-    struct storage_write *w = calloc(n, sizeof *w);
+    struct cairn_write *w = calloc(n, sizeof *w);
     char (*keys)[16] = calloc(n, sizeof *keys);
     struct storage_cmd c;
     struct storage_result r;
@@ -438,8 +438,8 @@ static void test_txn_write_limit(void **state)
 static void test_txn_compare_limit(void **state)
 {
     struct fx *f = *state;
-    struct storage_compare cmp[CAIRN_TXN_COMPARES_MAX + 1];
-    struct storage_write w = wr_put(S("k"), S("v"));
+    struct cairn_compare cmp[CAIRN_TXN_COMPARES_MAX + 1];
+    struct cairn_write w = wr_put(S("k"), S("v"));
     struct storage_cmd c;
     struct storage_result r;
     for (int i = 0; i <= CAIRN_TXN_COMPARES_MAX; i++) {
@@ -467,7 +467,7 @@ static void test_txn_compare_limit(void **state)
 static void test_txn_noop_writes_take_no_revision(void **state)
 {
     struct fx *f = *state;
-    struct storage_write w[4];
+    struct cairn_write w[4];
     struct storage_cmd c;
     struct storage_result r;
     fx_put(f, B, "gone", "x", T0); /* 1 */
@@ -515,7 +515,7 @@ static void test_txn_noop_writes_take_no_revision(void **state)
 static void test_txn_delete_and_purge(void **state)
 {
     struct fx *f = *state;
-    struct storage_write w[3];
+    struct cairn_write w[3];
     struct storage_cmd c;
     struct storage_result r;
     struct hist h;
@@ -534,12 +534,12 @@ static void test_txn_delete_and_purge(void **state)
     assert_int_equal(fx_history(f, "h", S("a"), T0 + 9, &h), CAIRN_OK);
     assert_int_equal(h.n, 2);
     assert_int_equal(h.e[0].revision, 4);
-    assert_int_equal(h.e[0].op, STORAGE_OP_DEL);
+    assert_int_equal(h.e[0].op, CAIRN_OP_DEL);
     assert_int_equal(h.e[0].updated, T0 + 9);
     assert_int_equal(fx_history(f, "h", S("b"), T0 + 9, &h), CAIRN_OK);
     assert_int_equal(h.n, 1);
     assert_int_equal(h.e[0].revision, 5);
-    assert_int_equal(h.e[0].op, STORAGE_OP_PURGE);
+    assert_int_equal(h.e[0].op, CAIRN_OP_PURGE);
     assert_int_equal(fx_expect_value(f, "h", S("c"), 0, T0, S("4")), 6);
     assert_int_equal(fx_info(f, "h").keys, 1);
 }
@@ -548,8 +548,8 @@ static void test_txn_long_keys(void **state)
 {
     struct fx *f = *state;
     uint8_t k[4][CAIRN_KEY_MAX];
-    struct storage_write w[4];
-    struct storage_compare cmp[2];
+    struct cairn_write w[4];
+    struct cairn_compare cmp[2];
     struct storage_cmd c;
     struct storage_result r;
     for (int i = 0; i < 4; i++) {
@@ -568,13 +568,13 @@ static void test_txn_long_keys(void **state)
     memset(cmp, 0, sizeof cmp);
     cmp[0].key = k[2];
     cmp[0].key_len = 512;
-    cmp[0].target = STORAGE_CMP_REVISION;
-    cmp[0].op = STORAGE_CMP_EQ;
+    cmp[0].target = CAIRN_CMP_REVISION;
+    cmp[0].op = CAIRN_CMP_EQ;
     cmp[0].revision = 3;
     cmp[1].key = k[0];
     cmp[1].key_len = 511;
-    cmp[1].target = STORAGE_CMP_VALUE;
-    cmp[1].op = STORAGE_CMP_EQ;
+    cmp[1].target = CAIRN_CMP_VALUE;
+    cmp[1].op = CAIRN_CMP_EQ;
     cmp[1].value = "p511";
     cmp[1].value_len = 4;
     w[0] = wr_del(k[0], 511);
@@ -598,8 +598,8 @@ static void test_txn_long_keys(void **state)
 static void test_txn_index(void **state)
 {
     struct fx *f = *state;
-    struct storage_compare cmp = cmp_exists("k", true);
-    struct storage_write w = wr_put(S("k"), S("v"));
+    struct cairn_compare cmp = cmp_exists("k", true);
+    struct cairn_write w = wr_put(S("k"), S("v"));
     struct storage_cmd c = cmd_txn(&cmp, 1, &w, 1, T0);
     struct storage_result r;
     r = fx_apply(f, B, &c, 3);
@@ -618,18 +618,18 @@ static void test_txn_index(void **state)
 static void test_txn_bad_compare(void **state)
 {
     struct fx *f = *state;
-    struct storage_compare cmp;
-    struct storage_write w = wr_put(S("k"), S("v"));
+    struct cairn_compare cmp;
+    struct cairn_write w = wr_put(S("k"), S("v"));
     struct storage_cmd c;
     struct storage_result r;
     uint8_t longkey[CAIRN_KEY_MAX + 1];
     memset(longkey, 'l', sizeof longkey);
     /* LT/GT are for revisions only. */
-    cmp = cmp_value("k", STORAGE_CMP_LT, "v");
+    cmp = cmp_value("k", CAIRN_CMP_LT, "v");
     c = cmd_txn(&cmp, 1, &w, 1, T0);
     r = fx_apply(f, B, &c, 0);
     assert_refused(&r, CAIRN_EINVAL);
-    cmp = cmp_value("k", STORAGE_CMP_EQ, "v");
+    cmp = cmp_value("k", CAIRN_CMP_EQ, "v");
     cmp.target = 9;
     r = fx_apply(f, B, &c, 0);
     assert_refused(&r, CAIRN_EINVAL);

@@ -281,7 +281,7 @@ static void test_put(void **state)
     assert_int_equal(g.create_revision, 1);
     assert_int_equal(g.updated, T0 + 12);
     assert_int_equal(g.expires_at, 0);
-    assert_int_equal(g.op, STORAGE_OP_PUT);
+    assert_int_equal(g.op, CAIRN_OP_PUT);
     assert_int_equal(g.value_len, 1);
     assert_memory_equal(g.value, "3", 1);
     got_free(&g);
@@ -491,12 +491,12 @@ static void test_delete(void **state)
     assert_int_equal(fx_history(f, "h", S("k"), T0 + 2, &h), CAIRN_OK);
     assert_int_equal(h.n, 2);
     assert_int_equal(h.e[0].revision, 3);
-    assert_int_equal(h.e[0].op, STORAGE_OP_DEL);
+    assert_int_equal(h.e[0].op, CAIRN_OP_DEL);
     assert_int_equal(h.e[0].updated, T0 + 1);
     assert_true(h.e[0].value_null);
     assert_int_equal(h.e[0].value_len, 0);
     assert_int_equal(h.e[1].revision, 1);
-    assert_int_equal(h.e[1].op, STORAGE_OP_PUT);
+    assert_int_equal(h.e[1].op, CAIRN_OP_PUT);
     assert_int_equal(h.e[1].value_len, 2);
     assert_memory_equal(h.e[1].value, "v1", 2);
     /* The older value is still readable at its revision. */
@@ -532,7 +532,7 @@ static void test_purge(void **state)
     assert_int_equal(fx_history(f, "h", S("k"), T0 + 2, &h), CAIRN_OK);
     assert_int_equal(h.n, 1);
     assert_int_equal(h.e[0].revision, 4);
-    assert_int_equal(h.e[0].op, STORAGE_OP_PURGE);
+    assert_int_equal(h.e[0].op, CAIRN_OP_PURGE);
     assert_int_equal(h.e[0].updated, T0 + 1);
     for (uint64_t rev = 1; rev <= 4; rev++) {
         assert_int_equal(fx_get(f, "h", S("k"), rev, T0 + 2, NULL),
@@ -552,7 +552,7 @@ static void test_purge(void **state)
     assert_int_equal(fx_history(f, "h", S("d"), T0 + 3, &h), CAIRN_OK);
     assert_int_equal(h.n, 1);
     assert_int_equal(h.e[0].revision, 7);
-    assert_int_equal(h.e[0].op, STORAGE_OP_PURGE);
+    assert_int_equal(h.e[0].op, CAIRN_OP_PURGE);
     /* A purged key still has a stored revision (its marker): purging again
      * replaces the marker. */
     r = fx_apply(f, "h", &c, 0);
@@ -568,7 +568,7 @@ static void test_purge(void **state)
     assert_int_equal(h.e[0].revision, 9);
     assert_int_equal(h.e[0].create_revision, 9);
     assert_int_equal(h.e[1].revision, 4);
-    assert_int_equal(h.e[1].op, STORAGE_OP_PURGE);
+    assert_int_equal(h.e[1].op, CAIRN_OP_PURGE);
 }
 
 static void test_history_limit(void **state)
@@ -588,7 +588,7 @@ static void test_history_limit(void **state)
         uint64_t rev = 5 - i;
         snprintf(v, sizeof v, "v%d", (int)rev);
         assert_int_equal(h.e[i].revision, rev);
-        assert_int_equal(h.e[i].op, STORAGE_OP_PUT);
+        assert_int_equal(h.e[i].op, CAIRN_OP_PUT);
         assert_int_equal(h.e[i].create_revision, 1);
         assert_int_equal(h.e[i].updated, T0 + rev);
         assert_int_equal(h.e[i].value_len, 2);
@@ -640,7 +640,7 @@ static void test_history_markers_count(void **state)
     assert_int_equal(fx_apply(f, "h3", &c, 0).revision, 3);
     assert_int_equal(fx_history(f, "h3", S("k"), T0, &h), CAIRN_OK);
     assert_int_equal(h.n, 3);
-    assert_int_equal(h.e[0].op, STORAGE_OP_DEL);
+    assert_int_equal(h.e[0].op, CAIRN_OP_DEL);
     assert_int_equal(h.e[0].revision, 3);
     assert_int_equal(h.e[1].revision, 2);
     assert_int_equal(h.e[2].revision, 1);
@@ -650,7 +650,7 @@ static void test_history_markers_count(void **state)
     assert_int_equal(h.e[0].revision, 4);
     assert_int_equal(h.e[0].create_revision, 4);
     assert_int_equal(h.e[1].revision, 3);
-    assert_int_equal(h.e[1].op, STORAGE_OP_DEL);
+    assert_int_equal(h.e[1].op, CAIRN_OP_DEL);
     assert_int_equal(h.e[2].revision, 2);
     assert_int_equal(h.e[2].create_revision, 1);
     fx_expect_value(f, "h3", S("k"), 2, T0, S("b"));
@@ -930,7 +930,7 @@ static void test_group_keys(void **state)
     live[4] = false;
     assert_int_equal(fx_history(f, "g", g.k[4], g.len[4], T0, &h), CAIRN_OK);
     assert_int_equal(h.n, 2);
-    assert_int_equal(h.e[0].op, STORAGE_OP_DEL);
+    assert_int_equal(h.e[0].op, CAIRN_OP_DEL);
     assert_int_equal(h.e[0].revision, 16);
     assert_int_equal(h.e[1].revision, rev[4]);
     assert_int_equal(fx_history(f, "g", g.k[2], g.len[2], T0, &h), CAIRN_OK);
@@ -943,7 +943,7 @@ static void test_group_keys(void **state)
     live[6] = false;
     assert_int_equal(fx_history(f, "g", g.k[6], g.len[6], T0, &h), CAIRN_OK);
     assert_int_equal(h.n, 1);
-    assert_int_equal(h.e[0].op, STORAGE_OP_PURGE);
+    assert_int_equal(h.e[0].op, CAIRN_OP_PURGE);
     assert_int_equal(fx_get(f, "g", g.k[6], g.len[6], rev[6], T0, NULL),
                      CAIRN_ENOTFOUND);
     check_scan_order(f, "g", &g, live, T0);
