@@ -203,6 +203,17 @@ uint64_t consensus_group_applied(consensus_group *g);
 /* The bucket the group replicates. */
 const char *consensus_group_bucket(const consensus_group *g);
 
+/*
+ * Hand leadership to another voter (the most up to date one) before this
+ * replica stops, so clients see no election gap. @cb fires once with 0 when
+ * another voter leads, or with CAIRN_EUNAVAILABLE when the transfer did not
+ * complete (raft gives up after an election timeout); never from within
+ * this call. Errors (then @cb never fires): CAIRN_ENOTLEADER (nothing to
+ * hand over), CAIRN_EBUSY (a transfer is under way), CAIRN_ENOMEM.
+ */
+int consensus_group_transfer(consensus_group *g, consensus_read_cb cb,
+                             void *data, char *errmsg);
+
 /* Stop this replica: pending proposals fail with CAIRN_EUNAVAILABLE (or
  * CAIRN_ENOTLEADER if never appended); @cb (may be NULL) fires once the
  * group is closed and freed. */

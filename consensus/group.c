@@ -470,6 +470,7 @@ int consensus_group_start(consensus *c, uint64_t group_id, const char *bucket,
     raft_set_snapshot_trailing(&g->raft, c->snapshot_trailing);
     raft_set_pre_vote(&g->raft, true);
 
+    bool resumed = false;
     raft_configuration_init(&conf);
     for (unsigned i = 0; i < n && rc == 0; i++) {
         rc = raft_configuration_add(&conf, members[i].id, members[i].address,
@@ -479,6 +480,7 @@ int consensus_group_start(consensus *c, uint64_t group_id, const char *bucket,
         rc = raft_bootstrap(&g->raft, &conf);
         if (rc == RAFT_CANTBOOTSTRAP) {
             rc = 0; /* the group has a log already: resume from it */
+            resumed = true;
         }
     }
     raft_configuration_close(&conf);
@@ -492,8 +494,8 @@ int consensus_group_start(consensus *c, uint64_t group_id, const char *bucket,
                   (unsigned long long)group_id, raft_errmsg(&g->raft));
         goto err_stop;
     }
-    logf_(c, 1, g->fsm.bucket, "group %llu started with %u voters",
-          (unsigned long long)group_id, n);
+    logf_(c, 1, g->fsm.bucket, "group %llu %s", (unsigned long long)group_id,
+          resumed ? "resumed from its log" : "bootstrapped");
     *out = g;
     return 0;
 
@@ -695,6 +697,58 @@ int consensus_group_read_barrier(consensus_group *g, consensus_read_cb cb,
         free(r);
         return fail(errmsg, rc, "bucket '%s': read barrier: %s",
                     g->fsm.bucket, cairn_strerror(rc));
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * Leadership transfer
+ * ---------------------------------------------------------------------- */
+
+struct transfer {
+    struct raft_transfer req;
+    consensus_group *g;
+    consensus_read_cb cb;
+    void *data;
+};
+
+static void transfer_cb(struct raft_transfer *req)
+{
+    struct transfer *t = req->data;
+    consensus_group *g = t->g;
+    raft_id id = 0;
+    const char *address;
+    raft_leader(&g->raft, &id, &address);
+    /* raft reports completion, not success: a transfer succeeded when
+     * another voter leads. */
+    t->cb(t->data, id != 0 && id != g->c->id ? 0 : CAIRN_EUNAVAILABLE);
+    free(t);
+}
+
+int consensus_group_transfer(consensus_group *g, consensus_read_cb cb,
+                             void *data, char *errmsg)
+{
+    struct transfer *t;
+    int rc;
+    if (g->stopping || raft_state(&g->raft) != RAFT_LEADER) {
+        return fail(errmsg, CAIRN_ENOTLEADER,
+                    "bucket '%s': this node is not the leader",
+                    g->fsm.bucket);
+    }
+    t = malloc(sizeof *t);
+    if (t == NULL) {
+        return fail(errmsg, CAIRN_ENOMEM, "transfer: out of memory");
+    }
+    t->g = g;
+    t->cb = cb;
+    t->data = data;
+    t->req.data = t;
+    rc = raft_transfer(&g->raft, &t->req, 0, transfer_cb);
+    if (rc != 0) {
+        free(t);
+        return fail(errmsg, rc == RAFT_NOTLEADER ? CAIRN_ENOTLEADER : CAIRN_EBUSY,
+                    "bucket '%s': transfer: %s", g->fsm.bucket,
+                    raft_strerror(rc));
     }
     return 0;
 }

@@ -1,0 +1,56 @@
+/*
+ * node.h — cairnd, the node daemon: one process per node, one libuv loop.
+ *
+ * Overview
+ * --------
+ * node_start() opens the node's data directory, takes its lock, opens the
+ * storage and the consensus layer (the peer port every Raft group shares),
+ * and starts the meta group, the Raft group over the cluster's voters whose
+ * replicated bucket "_cluster" holds the catalog. The data directory holds:
+ *
+ *   LOCK       an flock held while the node runs (one process per dir)
+ *   IDENTITY   "cairn-node 1\nid <id>\ncluster <name>\n", written once:
+ *              a restart with another --id or --cluster is refused
+ *   storage/   the LMDB environment (storage/storage.h)
+ *   raft/<g>/  the Raft log and snapshots of group g (1 is the meta group)
+ *
+ * Caveats
+ * -------
+ * - A new data directory needs --initial-cluster; --join is refused until
+ *   joining is implemented. An existing one resumes from its own state, and
+ *   its --initial-cluster is ignored.
+ * - Bucket names starting with '_' are reserved for the node's own buckets.
+ */
+#ifndef CAIRN_NODE_H
+#define CAIRN_NODE_H
+
+#include <uv.h>
+
+#include "config.h"
+
+typedef struct node node;
+
+/* The reserved bucket the meta group replicates, and its group id. */
+#define NODE_META_BUCKET "_cluster"
+#define NODE_META_GROUP 1
+
+/*
+ * Start node @cfg (copied) on @loop (borrowed). On success *out runs until
+ * node_stop(). Errors, with @errmsg naming the file or address:
+ * CAIRN_EINVAL (the data directory belongs to another node or cluster, or
+ * is empty and no --initial-cluster was given: the daemon exits 2),
+ * CAIRN_EBUSY (another process holds the data directory), CAIRN_EIO,
+ * CAIRN_ENOMEM.
+ */
+int node_start(uv_loop_t *loop, const struct node_config *cfg, node **out,
+               char *errmsg);
+
+/*
+ * Stop gracefully: hand leadership of every group this node leads to
+ * another voter (bounded by the election timeout), stop the groups, close
+ * the storage and release the lock. @cb fires from the loop when done and
+ * @n is freed. Calling it again while stopping does nothing.
+ */
+void node_stop(node *n, void (*cb)(void *data), void *data);
+
+#endif /* CAIRN_NODE_H */
