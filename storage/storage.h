@@ -38,6 +38,8 @@
  *   (never reordered or torn); the caller must be able to re-apply them (the
  *   node replays its Raft log from the applied index stored here).
  * - A storage handle and its transactions belong to one thread at a time.
+ * - storage_bucket_delete() closes the bucket's LMDB handles: no
+ *   transaction of the same handle may be open across it.
  */
 #ifndef CAIRN_STORAGE_H
 #define CAIRN_STORAGE_H
