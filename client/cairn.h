@@ -95,6 +95,11 @@ CAIRN_API int cairn_http_status(int code);
  */
 CAIRN_API int cairn_msgpack_check(const void *buf, size_t len);
 
+/* As cairn_msgpack_check(), for a document followed by other bytes: on
+ * success *doc_len is the length of the document at the start of @buf. */
+CAIRN_API int cairn_msgpack_check_prefix(const void *buf, size_t len,
+                                         size_t *doc_len);
+
 /* ------------------------------------------------------------------------
  * Limits
  * ---------------------------------------------------------------------- */

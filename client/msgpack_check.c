@@ -19,7 +19,8 @@ static uint64_t be(const uint8_t *p, int n)
     return v;
 }
 
-int cairn_msgpack_check(const void *buf, size_t len)
+/* Walk the document at the start of @buf; its length, or -1. */
+static int64_t walk(const void *buf, size_t len)
 {
     const uint8_t *p = buf, *end = p + len;
     uint64_t pending[MP_DEPTH_MAX + 1];
@@ -109,5 +110,21 @@ int cairn_msgpack_check(const void *buf, size_t len)
             pending[++depth] = count;
         }
     }
-    return p == end ? 0 : -1; /* nothing may follow the document */
+    return p - (const uint8_t *)buf;
+}
+
+int cairn_msgpack_check(const void *buf, size_t len)
+{
+    /* nothing may follow the document */
+    return walk(buf, len) == (int64_t)len ? 0 : -1;
+}
+
+int cairn_msgpack_check_prefix(const void *buf, size_t len, size_t *doc_len)
+{
+    int64_t n = walk(buf, len);
+    if (n < 0) {
+        return -1;
+    }
+    *doc_len = (size_t)n;
+    return 0;
 }

@@ -1,4 +1,10 @@
-/* The log entry envelope: { "v": 1, "cmds": [bin, ...] }. */
+/*
+ * The log entry envelope: { "v": 1, "cmds": [bin, ...] }, then zero bytes
+ * up to a multiple of 8. raft_uv requires every entry's length to be a
+ * multiple of 8 (an assert that release builds drop): it pads the data it
+ * writes, and an unpadded entry makes the closed segment unreadable at the
+ * next start ("read preamble: short read").
+ */
 #include <msgpack.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +26,7 @@ int consensus_entry_encode(const struct consensus_cmd_buf *cmds, unsigned n,
 {
     msgpack_sbuffer sb;
     msgpack_packer pk;
+    size_t padded;
     void *out;
     if (n == 0 || n > CONSENSUS_BATCH_MAX) {
         return fail(errmsg, CAIRN_EINVAL, "needs 1..1024 commands");
@@ -37,14 +44,16 @@ int consensus_entry_encode(const struct consensus_cmd_buf *cmds, unsigned n,
     if (sb.data == NULL) {
         return fail(errmsg, CAIRN_ENOMEM, "out of memory");
     }
-    out = (alloc != NULL ? alloc : malloc)(sb.size);
+    padded = (sb.size + 7) & ~(size_t)7;
+    out = (alloc != NULL ? alloc : malloc)(padded);
     if (out == NULL) {
         msgpack_sbuffer_destroy(&sb);
         return fail(errmsg, CAIRN_ENOMEM, "out of memory");
     }
     memcpy(out, sb.data, sb.size);
+    memset((uint8_t *)out + sb.size, 0, padded - sb.size);
     *buf = out;
-    *len = sb.size;
+    *len = padded;
     msgpack_sbuffer_destroy(&sb);
     return 0;
 }
@@ -54,14 +63,24 @@ int consensus_entry_decode(const void *buf, size_t len,
                            char *errmsg)
 {
     msgpack_unpacked u;
-    size_t off = 0;
+    size_t off = 0, doc_len = 0;
     bool have_v = false, have_cmds = false;
     int rc = 0;
     *n = 0;
-    if (buf == NULL || cairn_msgpack_check(buf, len) != 0) {
+    if (buf == NULL || cairn_msgpack_check_prefix(buf, len, &doc_len) != 0) {
         return fail(errmsg, CAIRN_EMALFORMED, "not one complete msgpack "
                     "document");
     }
+    /* Up to 7 zero bytes of padding may follow; nothing else. */
+    if (len - doc_len > 7) {
+        return fail(errmsg, CAIRN_EMALFORMED, "bytes after the document");
+    }
+    for (size_t i = doc_len; i < len; i++) {
+        if (((const uint8_t *)buf)[i] != 0) {
+            return fail(errmsg, CAIRN_EMALFORMED, "bytes after the document");
+        }
+    }
+    len = doc_len;
     msgpack_unpacked_init(&u);
     if (msgpack_unpack_next(&u, buf, len, &off) != MSGPACK_UNPACK_SUCCESS ||
         off != len || u.data.type != MSGPACK_OBJECT_MAP) {

@@ -408,10 +408,32 @@ static void test_entry_codec(void **state)
     assert_int_equal(out[0].len, 3);
     assert_memory_equal(out[0].base, "abc", 3);
     assert_int_equal(out[1].len, 0);
-    for (size_t cut = 0; cut < len; cut++) {
+    /* raft_uv needs entries padded to 8 bytes: zeros after the document. */
+    size_t doc_len = 0;
+    assert_int_equal(len % 8, 0);
+    assert_int_equal(cairn_msgpack_check_prefix(buf, len, &doc_len), 0);
+    assert_true(doc_len <= len && len - doc_len < 8);
+    for (size_t cut = 0; cut < doc_len; cut++) {
         assert_int_equal(consensus_entry_decode(buf, cut, out, &n, err),
                          CAIRN_EMALFORMED);
         assert_int_equal(n, 0);
+    }
+    {
+        /* Padding is zeros only, and less than 8 bytes. */
+        uint8_t *grown = calloc(1, len + 8);
+        assert_non_null(grown);
+        memcpy(grown, buf, doc_len);
+        assert_int_equal(consensus_entry_decode(grown, doc_len + 7, out, &n,
+                                                err),
+                         0);
+        assert_int_equal(consensus_entry_decode(grown, doc_len + 8, out, &n,
+                                                err),
+                         CAIRN_EMALFORMED);
+        grown[doc_len + 1] = 1;
+        assert_int_equal(consensus_entry_decode(grown, doc_len + 2, out, &n,
+                                                err),
+                         CAIRN_EMALFORMED);
+        free(grown);
     }
     assert_int_equal(consensus_entry_encode(in, 0, NULL, &buf, &len, err) == 0
                          ? -1
