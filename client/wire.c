@@ -317,6 +317,7 @@ enum {
     RF_VERSION,
     RF_CLIENT,
     RF_CONFIG,
+    RF_NODE,
     RF_BUCKET,
     RF_KEY,
     RF_OLD,
@@ -341,7 +342,8 @@ enum {
 
 static const char *const rf_names[RF__COUNT] = {
     [RF_ID] = "id",         [RF_OP] = "op",         [RF_VERSION] = "version",
-    [RF_CLIENT] = "client", [RF_CONFIG] = "config", [RF_BUCKET] = "bucket",
+    [RF_CLIENT] = "client", [RF_CONFIG] = "config", [RF_NODE] = "node",
+    [RF_BUCKET] = "bucket",
     [RF_KEY] = "key",       [RF_OLD] = "old",       [RF_VAL] = "val",
     [RF_META] = "meta",     [RF_TTL] = "ttl",       [RF_EXP] = "exp",
     [RF_REV] = "rev",       [RF_START] = "start",   [RF_END] = "end",
@@ -355,6 +357,7 @@ static const char *const rf_types[RF__COUNT] = {
     [RF_ID] = "an unsigned integer",  [RF_OP] = "a string",
     [RF_VERSION] = "an unsigned integer", [RF_CLIENT] = "a string",
     [RF_CONFIG] = "a map",            [RF_BUCKET] = "a string",
+    [RF_NODE] = "an unsigned integer", /* node.join: a map (rf_type) */
     [RF_KEY] = "bin",                 [RF_OLD] = "bin or nil",
     [RF_VAL] = "bin",                 [RF_META] = "bin",
     [RF_TTL] = "an integer",          [RF_EXP] = "an unsigned integer",
@@ -400,6 +403,8 @@ static const struct op_row op_rows[CAIRN_WIRE__OP_COUNT] = {
     [CAIRN_WIRE_COUNT] = {"count", B(BUCKET), RANGE_OPT},
     [CAIRN_WIRE_TXN] = {"txn", B(BUCKET) | B(OPS), B(CMP) | B(CID) | B(SEQ)},
     [CAIRN_WIRE_CLUSTER_STATUS] = {"cluster.status", 0, 0},
+    [CAIRN_WIRE_NODE_JOIN] = {"node.join", B(NODE), 0},
+    [CAIRN_WIRE_NODE_REMOVE] = {"node.remove", B(NODE), 0},
 };
 
 /* The request .has bits and the fields they stand for. */
@@ -452,6 +457,16 @@ bool cairn_wire_op_is_write(uint32_t op)
 bool cairn_wire_op_is_read(uint32_t op)
 {
     return op_valid(op) && (op_rows[op].optional & B(STALE)) != 0;
+}
+
+/* What field @f's value must be in a request of @op, for messages: "node"
+ * is a map in node.join and an id in node.remove. */
+static const char *rf_type(uint32_t f, uint32_t op)
+{
+    if (f == RF_NODE && op == CAIRN_WIRE_NODE_JOIN) {
+        return "a map";
+    }
+    return rf_types[f];
 }
 
 static uint32_t field_index(const msgpack_object *k)
@@ -531,6 +546,7 @@ static int find_op(const msgpack_object *m, uint32_t *op, char *errmsg)
 /* The objects a request's nested fields are decoded from after the walk. */
 struct req_nested {
     const msgpack_object *config;
+    const msgpack_object *node; /* node.join */
     const msgpack_object *cmp;
     const msgpack_object *ops;
 };
@@ -555,6 +571,12 @@ static int decode_field(uint32_t f, const msgpack_object *v,
         case RF_CONFIG:
             nested->config = v;
             return v->type == MSGPACK_OBJECT_MAP ? 0 : -1;
+        case RF_NODE:
+            if (req->op == CAIRN_WIRE_NODE_JOIN) {
+                nested->node = v;
+                return v->type == MSGPACK_OBJECT_MAP ? 0 : -1;
+            }
+            return wire_get_u64(v, &req->node_id);
         case RF_BUCKET:
             if (wire_get_strview(v, &s) != 0) {
                 return -1;
@@ -668,7 +690,7 @@ static int decode_fields(const msgpack_object *m,
         if (r < 0) {
             return cairn_wire__fail(errmsg, CAIRN_EMALFORMED,
                                     "field '%s' must be %s", rf_names[f],
-                                    rf_types[f]);
+                                    rf_type(f, req->op));
         }
         if (r == 1) {
             return cairn_wire__fail(errmsg, CAIRN_EINVAL,
@@ -835,6 +857,29 @@ static int decode_config(const msgpack_object *o,
     return 0;
 }
 
+/* The decoded node of node.join and the tags it points to: one
+ * allocation, owned by the request. */
+struct owned_node {
+    struct cairn_wire_node node;
+    struct cairn_wire_str tags[CAIRN_TAGS_MAX];
+};
+
+static int decode_node(const msgpack_object *o,
+                       struct cairn_wire_request *req, char *errmsg)
+{
+    struct owned_node *on = calloc(1, sizeof *on);
+    int rc;
+    if (on == NULL) {
+        return cairn_wire__fail(errmsg, CAIRN_ENOMEM, "decode node");
+    }
+    req->owned_ = on;
+    if ((rc = cairn_wire__node_unpack(o, &on->node, on->tags, errmsg)) != 0) {
+        return rc;
+    }
+    req->node = &on->node;
+    return 0;
+}
+
 /* The rules on values, once the fields are known. */
 static int check_values(const struct req_nested *nested,
                         struct cairn_wire_request *req, char *errmsg)
@@ -887,6 +932,15 @@ static int check_values(const struct req_nested *nested,
             return decode_config(nested->config, req, errmsg);
         case CAIRN_WIRE_TXN:
             return decode_txn(nested, req, errmsg);
+        case CAIRN_WIRE_NODE_JOIN:
+            return decode_node(nested->node, req, errmsg);
+        case CAIRN_WIRE_NODE_REMOVE:
+            if (req->node_id == 0) {
+                return cairn_wire__fail(errmsg, CAIRN_EINVAL,
+                                        "field 'node' must be a node id, at "
+                                        "least 1");
+            }
+            break;
         default:
             break;
     }
@@ -930,6 +984,7 @@ void cairn_wire_request_release(struct cairn_wire_request *req)
     req->config = NULL;
     req->compares = NULL;
     req->writes = NULL;
+    req->node = NULL;
 }
 
 /* ------------------------------------------------------------------------
@@ -987,6 +1042,13 @@ static void pack_field(msgpack_packer *pk, uint32_t f,
             break;
         case RF_CONFIG:
             cairn_wire_config_pack(pk, req->config);
+            break;
+        case RF_NODE:
+            if (req->op == CAIRN_WIRE_NODE_JOIN) {
+                cairn_wire__node_pack(pk, req->node, false);
+            } else {
+                msgpack_pack_uint64(pk, req->node_id);
+            }
             break;
         case RF_BUCKET:
             wire_pack_str(pk, req->bucket);
@@ -1073,6 +1135,14 @@ int cairn_wire_request_encode(struct cairn_wire_buf *out,
     if ((fields & B(CONFIG)) && req->config == NULL) {
         return cairn_wire__fail(errmsg, CAIRN_EINVAL,
                                 "bucket.create without a config");
+    }
+    if (req->op == CAIRN_WIRE_NODE_JOIN &&
+        (req->node == NULL ||
+         (req->node->n_tags > 0 && req->node->tags == NULL))) {
+        return cairn_wire__fail(errmsg, CAIRN_EINVAL,
+                                req->node == NULL
+                                    ? "node.join without a node"
+                                    : "node.join node has tags but no array");
     }
     if ((fields & B(BUCKET)) &&
         memchr(req->bucket, '\0', sizeof req->bucket) == NULL) {
@@ -1210,6 +1280,25 @@ int cairn_wire_encode_cluster_status(struct cairn_wire_buf *out, uint64_t id,
                                      char *errmsg)
 {
     return encode_bucket_op(out, id, CAIRN_WIRE_CLUSTER_STATUS, NULL, errmsg);
+}
+
+int cairn_wire_encode_node_join(struct cairn_wire_buf *out, uint64_t id,
+                                const struct cairn_wire_node *n,
+                                char *errmsg)
+{
+    struct cairn_wire_request req;
+    req_init(&req, id, CAIRN_WIRE_NODE_JOIN, NULL, errmsg);
+    req.node = n;
+    return ENCODE(req);
+}
+
+int cairn_wire_encode_node_remove(struct cairn_wire_buf *out, uint64_t id,
+                                  uint64_t node, char *errmsg)
+{
+    struct cairn_wire_request req;
+    req_init(&req, id, CAIRN_WIRE_NODE_REMOVE, NULL, errmsg);
+    req.node_id = node;
+    return ENCODE(req);
 }
 
 /* A read or write of one key. */

@@ -36,8 +36,9 @@
  *   cairn_wire_reader_next() is itself valid only until the next call on
  *   the reader, so copy the body to keep a request across a read.
  * - Arrays a decoder fills (txn compares and writes, the config of
- *   bucket.create, response entries, nodes, buckets, replicas) are allocated:
- *   call cairn_wire_request_release() / cairn_wire_response_release() after
+ *   bucket.create, the node of node.join and its tags, response entries,
+ *   nodes, buckets, replicas) are allocated: call
+ *   cairn_wire_request_release() / cairn_wire_response_release() after
  *   every decode, successful or not.
  * - Strictness: the request decoder refuses unknown fields, fields the op
  *   does not use, repeated fields, wrong types and missing required fields.
@@ -78,6 +79,14 @@ struct msgpack_object;
 
 /* Most protocol versions a "versions" list may name. */
 #define CAIRN_WIRE_VERSIONS_MAX 8
+
+/* Longest node address (a node's "client", "peer" and "http" in node.join
+ * and cluster.status), bytes; at least 1. */
+#define CAIRN_WIRE_ADDRESS_MAX 64
+
+/* Longest node or cluster name (node.join "name" and "cluster"): 1..64
+ * characters from [A-Za-z0-9_.-], the rule of cairnd --name/--cluster. */
+#define CAIRN_WIRE_NODE_NAME_MAX 64
 
 /* ------------------------------------------------------------------------
  * Output buffers and frames
@@ -214,6 +223,8 @@ enum cairn_wire_op {
     CAIRN_WIRE_COUNT = 16,
     CAIRN_WIRE_TXN = 17,
     CAIRN_WIRE_CLUSTER_STATUS = 18,
+    CAIRN_WIRE_NODE_JOIN = 19,   /* "node.join" */
+    CAIRN_WIRE_NODE_REMOVE = 20, /* "node.remove" */
     CAIRN_WIRE__OP_COUNT
 };
 
@@ -260,10 +271,13 @@ enum cairn_wire_request_has {
  * optional ones when their bit is in .has); the decoder fills them.
  *
  * Decoded: pointers are views into the frame body (borrowed; valid while
- * it is), except .config, .compares and .writes, which the request owns
- * until cairn_wire_request_release(). Encoded: every pointer is borrowed
- * for the call.
+ * it is), except .config, .compares, .writes, .node and .node->tags, which
+ * the request owns until cairn_wire_request_release() (the strings of
+ * .node are views into the frame body). Encoded: every pointer is
+ * borrowed for the call.
  */
+struct cairn_wire_node; /* defined with the responses below */
+
 struct cairn_wire_request {
     uint64_t id;  /* >= 1 */
     uint32_t op;  /* enum cairn_wire_op */
@@ -304,6 +318,11 @@ struct cairn_wire_request {
     const struct cairn_compare *compares;
     uint32_t n_writes;
     const struct cairn_write *writes;
+    /* node.join: the node asking to join or register (.role is unused
+     * and never sent). */
+    const struct cairn_wire_node *node;
+    /* node.remove: the id of the node to remove (>= 1). */
+    uint64_t node_id;
     void *owned_; /* set by the decoder; freed by the release function */
 };
 
@@ -317,14 +336,18 @@ struct cairn_wire_request {
  * - req->id != 0: reply with that id and cairn_http_status(code); the
  *   connection stays open. Codes: CAIRN_EMALFORMED (unknown op, unknown
  *   field, a field the op does not use, a repeated field, a wrong type, a
- *   missing required field, cid without seq or seq without cid),
+ *   missing required field, cid without seq or seq without cid; inside
+ *   node.join's "node" map the same, named "node field 'peer'"),
  *   CAIRN_EINVAL (a value breaking a rule: an empty key, an invalid bucket
  *   name or config, a scan bound longer than a key or a cursor longer than
- *   CAIRN_WIRE_CURSOR_MAX, a limit above UINT32_MAX),
+ *   CAIRN_WIRE_CURSOR_MAX, a limit above UINT32_MAX, a node id of 0, a
+ *   node or cluster name breaking the name rule, a node address empty,
+ *   holding a NUL or longer than CAIRN_WIRE_ADDRESS_MAX, a node tag that
+ *   is not "key:value" of at most CAIRN_TAG_MAX bytes, a tag given twice),
  *   CAIRN_ETOOLARGE (key over CAIRN_KEY_MAX, metadata over
  *   CAIRN_KEY_META_MAX, a txn over CAIRN_TXN_OPS_MAX writes or
- *   CAIRN_TXN_COMPARES_MAX compares; the message gives the limit),
- *   CAIRN_ENOMEM.
+ *   CAIRN_TXN_COMPARES_MAX compares, a node with more than CAIRN_TAGS_MAX
+ *   tags; the message gives the limit), CAIRN_ENOMEM.
  * @errmsg names the field. Values are not checked against a bucket's
  * limits (the node knows the bucket). Call cairn_wire_request_release()
  * afterwards in every case.
@@ -338,8 +361,9 @@ void cairn_wire_request_release(struct cairn_wire_request *req);
 /*
  * Append @req as one frame to @out. Only the structure is checked (the
  * server checks values and limits): errors are CAIRN_EINVAL (id 0, unknown
- * op, a missing config or txn array, a txn write or compare with an unknown
- * op or target, cid/seq on an op that is not a write), CAIRN_ETOOLARGE
+ * op, a missing config, node or txn array, node tags counted but NULL, a
+ * txn write or compare with an unknown op or target, cid/seq on an op that
+ * is not a write), CAIRN_ETOOLARGE
  * (the frame would pass CAIRN_FRAME_MAX), CAIRN_ENOMEM; @out is unchanged
  * on error.
  */
@@ -441,6 +465,18 @@ int cairn_wire_encode_txn(struct cairn_wire_buf *out, uint64_t id,
                           char *errmsg);
 int cairn_wire_encode_cluster_status(struct cairn_wire_buf *out, uint64_t id,
                                      char *errmsg);
+/* A node asks the meta leader to add it to the cluster, or to register or
+ * update its record. @n is borrowed for the call; n->http is sent only
+ * when n->http.len > 0, n->tags always (an empty array when n->n_tags is
+ * 0), n->role never. Values are not checked here (the node checks them):
+ * CAIRN_EINVAL only for a NULL @n, or n->n_tags > 0 with NULL n->tags. */
+int cairn_wire_encode_node_join(struct cairn_wire_buf *out, uint64_t id,
+                                const struct cairn_wire_node *n,
+                                char *errmsg);
+/* Remove node @node (an id; the node refuses 0) from the meta group's
+ * configuration and the catalog. */
+int cairn_wire_encode_node_remove(struct cairn_wire_buf *out, uint64_t id,
+                                  uint64_t node, char *errmsg);
 
 /* ------------------------------------------------------------------------
  * Responses
@@ -488,7 +524,12 @@ struct cairn_wire_bucket_info {
     const struct cairn_wire_replica *replicas;
 };
 
-/* A node of cluster.status. */
+/*
+ * A node of cluster.status, or the node of a node.join request. On the
+ * wire a map {"id", "name", "client", "peer", "http"?, "tags": [str],
+ * "cluster", "role"?}: "http" is written when http.len > 0, "role" only in
+ * cluster.status and when role.len > 0; decoders leave absent ones empty.
+ */
 struct cairn_wire_node {
     uint64_t id;
     struct cairn_wire_str name;
@@ -497,6 +538,9 @@ struct cairn_wire_node {
     uint32_t n_tags;
     const struct cairn_wire_str *tags; /* "key:value" */
     struct cairn_wire_str cluster;
+    struct cairn_wire_str http; /* HTTP API address; empty: none */
+    struct cairn_wire_str role; /* cluster.status: "voter", "standby",
+                                 * "spare"; empty: not in the meta group */
 };
 
 /* A bucket of cluster.status, or of bucket.list (name only). */
@@ -529,6 +573,7 @@ enum cairn_wire_response_has {
     CAIRN_WIRE_RES_FAILED = 1u << 18,  /* 409 of a txn */
     CAIRN_WIRE_RES_LEADER = 1u << 19,  /* 421 */
     CAIRN_WIRE_RES_VERSIONS = 1u << 20, /* 400 "version" of hello */
+    CAIRN_WIRE_RES_ROLE = 1u << 21,    /* node.join */
 };
 
 /*
@@ -581,6 +626,9 @@ struct cairn_wire_response {
     const struct cairn_wire_node *nodes;
     /* stale reads */
     uint64_t at;
+    /* node.join: the joined node's role in the meta group ("voter",
+     * "standby" or "spare"; the codec does not restrict the value) */
+    struct cairn_wire_str role;
     void *owned_; /* set by the decoder; freed by the release function */
 };
 
@@ -679,11 +727,18 @@ int cairn_wire_reply_count(struct cairn_wire_buf *out, uint64_t id,
                            uint64_t count, const uint64_t *at, char *errmsg);
 int cairn_wire_reply_txn(struct cairn_wire_buf *out, uint64_t id,
                          uint64_t rev, uint64_t last_rev, char *errmsg);
+/* Each node's "http" and "role" are written when their len > 0. */
 int cairn_wire_reply_cluster_status(
     struct cairn_wire_buf *out, uint64_t id,
     const struct cairn_wire_node *nodes, uint32_t n_nodes,
     const struct cairn_wire_bucket_status *buckets, uint32_t n_buckets,
     char *errmsg);
+/* @role: the node's role in the meta group ("voter", "standby" or
+ * "spare"); NULL is refused with CAIRN_EINVAL. */
+int cairn_wire_reply_node_join(struct cairn_wire_buf *out, uint64_t id,
+                               const char *role, char *errmsg);
+int cairn_wire_reply_node_remove(struct cairn_wire_buf *out, uint64_t id,
+                                 char *errmsg);
 
 /*
  * A history or scan response written entry by entry, so the node can

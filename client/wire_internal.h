@@ -28,6 +28,30 @@ const char *cairn_wire__name(const msgpack_object *k,
 /* msgpack_packer callback appending to a struct cairn_wire_buf. */
 int cairn_wire__buf_write(void *data, const char *p, size_t n);
 
+/*
+ * Pack node @n as the node map of cluster.status (@with_role) or of a
+ * node.join request (no "role"): "id", "name", "client", "peer", "http"
+ * when http.len > 0, "tags" (always an array), "cluster", then "role" when
+ * @with_role and role.len > 0. n->tags must hold n->n_tags strings.
+ */
+void cairn_wire__node_pack(msgpack_packer *pk, const struct cairn_wire_node *n,
+                           bool with_role);
+
+/*
+ * Decode node.join's node map @o into @nd, strictly: unknown, repeated,
+ * wrong-type or missing fields are CAIRN_EMALFORMED ("node field 'peer'
+ * has the wrong type ..."); then the rules on values: CAIRN_EINVAL (id 0,
+ * a name or cluster outside [A-Za-z0-9_.-]{1,CAIRN_WIRE_NODE_NAME_MAX}, an
+ * address empty, with a NUL or over CAIRN_WIRE_ADDRESS_MAX bytes, "http"
+ * included when present; a tag that is not the key:value of
+ * cairn_bucket_config, or one given twice), CAIRN_ETOOLARGE (more than
+ * CAIRN_TAGS_MAX tags). Strings are views into @o's document; nd->tags
+ * points at @tags. nd->role stays empty.
+ */
+int cairn_wire__node_unpack(const msgpack_object *o, struct cairn_wire_node *nd,
+                            struct cairn_wire_str tags[CAIRN_TAGS_MAX],
+                            char *errmsg);
+
 static inline bool wire_key_is(const msgpack_object *k, const char *s)
 {
     size_t n = strlen(s);

@@ -34,6 +34,7 @@ enum {
     SF_COUNT,
     SF_NODES,
     SF_BUCKETS,
+    SF_ROLE,
     SF_AT,
     SF_FAILED,
     SF_LEADER,
@@ -52,7 +53,8 @@ static const char *const sf_names[SF__COUNT] = {
     [SF_LAST_REV] = "last_rev", [SF_ENTRIES] = "entries",
     [SF_MORE] = "more",       [SF_CURSOR] = "cursor",
     [SF_COUNT] = "count",     [SF_NODES] = "nodes",
-    [SF_BUCKETS] = "buckets", [SF_AT] = "at",
+    [SF_BUCKETS] = "buckets", [SF_ROLE] = "role",
+    [SF_AT] = "at",
     [SF_FAILED] = "failed",   [SF_LEADER] = "leader",
     [SF_VERSIONS] = "versions",
 };
@@ -75,6 +77,7 @@ static const uint32_t sf_has[SF__COUNT] = {
     [SF_COUNT] = CAIRN_WIRE_RES_COUNT,
     [SF_NODES] = CAIRN_WIRE_RES_NODES,
     [SF_BUCKETS] = CAIRN_WIRE_RES_BUCKETS,
+    [SF_ROLE] = CAIRN_WIRE_RES_ROLE,
     [SF_AT] = CAIRN_WIRE_RES_AT,
     [SF_FAILED] = CAIRN_WIRE_RES_FAILED,
     [SF_LEADER] = CAIRN_WIRE_RES_LEADER,
@@ -107,6 +110,8 @@ static const struct {
     [CAIRN_WIRE_COUNT] = {RB(COUNT), READ_OPT},
     [CAIRN_WIRE_TXN] = {RB(REV) | RB(LAST_REV), 0},
     [CAIRN_WIRE_CLUSTER_STATUS] = {RB(NODES) | RB(BUCKETS), 0},
+    [CAIRN_WIRE_NODE_JOIN] = {RB(ROLE), 0},
+    [CAIRN_WIRE_NODE_REMOVE] = {0, 0},
 };
 
 /* The extras of an error response, by their .has bits. */
@@ -223,22 +228,7 @@ static void pack_nodes(msgpack_packer *pk, const struct cairn_wire_node *n,
 {
     msgpack_pack_array(pk, count);
     for (uint32_t i = 0; i < count; i++) {
-        msgpack_pack_map(pk, 6);
-        wire_pack_str(pk, "id");
-        msgpack_pack_uint64(pk, n[i].id);
-        wire_pack_str(pk, "name");
-        pack_wstr(pk, n[i].name);
-        wire_pack_str(pk, "client");
-        pack_wstr(pk, n[i].client);
-        wire_pack_str(pk, "peer");
-        pack_wstr(pk, n[i].peer);
-        wire_pack_str(pk, "tags");
-        msgpack_pack_array(pk, n[i].n_tags);
-        for (uint32_t j = 0; j < n[i].n_tags; j++) {
-            pack_wstr(pk, n[i].tags[j]);
-        }
-        wire_pack_str(pk, "cluster");
-        pack_wstr(pk, n[i].cluster);
+        cairn_wire__node_pack(pk, &n[i], true);
     }
 }
 
@@ -333,6 +323,9 @@ static void pack_res_field(msgpack_packer *pk, uint32_t f, uint32_t op,
             pack_buckets(pk, res->buckets, res->n_buckets,
                          op == CAIRN_WIRE_BUCKET_LIST);
             break;
+        case SF_ROLE:
+            pack_wstr(pk, res->role);
+            break;
         case SF_AT:
             msgpack_pack_uint64(pk, res->at);
             break;
@@ -369,6 +362,16 @@ static int check_encodable(uint32_t fields,
          res->buckets == NULL)) {
         return cairn_wire__fail(errmsg, CAIRN_EINVAL,
                                 "response array is missing");
+    }
+    if (fields & RB(NODES)) {
+        for (uint32_t i = 0; i < res->n_nodes; i++) {
+            if (res->nodes[i].n_tags > 0 && res->nodes[i].tags == NULL) {
+                return cairn_wire__fail(errmsg, CAIRN_EINVAL,
+                                        "response nodes[%u] has %u tags "
+                                        "and no array",
+                                        i, res->nodes[i].n_tags);
+            }
+        }
     }
     if ((fields & RB(ENTRY)) && !entry_ok(&res->entry)) {
         return cairn_wire__fail(errmsg, CAIRN_EINVAL,
@@ -651,6 +654,27 @@ int cairn_wire_reply_cluster_status(
     res.buckets = buckets;
     res.n_buckets = n_buckets;
     return ENCODE(CAIRN_WIRE_CLUSTER_STATUS, res);
+}
+
+int cairn_wire_reply_node_join(struct cairn_wire_buf *out, uint64_t id,
+                               const char *role, char *errmsg)
+{
+    struct cairn_wire_response res;
+    if (role == NULL) {
+        return cairn_wire__fail(errmsg, CAIRN_EINVAL,
+                                "node.join response without a role");
+    }
+    res_ok(&res, id);
+    res.role = cstr(role);
+    return ENCODE(CAIRN_WIRE_NODE_JOIN, res);
+}
+
+int cairn_wire_reply_node_remove(struct cairn_wire_buf *out, uint64_t id,
+                                 char *errmsg)
+{
+    struct cairn_wire_response res;
+    res_ok(&res, id);
+    return ENCODE(CAIRN_WIRE_NODE_REMOVE, res);
 }
 
 /* ------------------------------------------------------------------------
@@ -1037,8 +1061,12 @@ static int decode_strs(const msgpack_object *o, struct cairn_wire_response *res,
 static int decode_nodes(const msgpack_object *o,
                         struct cairn_wire_response *res, char *errmsg)
 {
-    static const char *const names[] = {"id",   "name", "client",
-                                        "peer", "tags", "cluster"};
+    /* The first six are required; "http" and "role" are optional (a node
+     * without an HTTP address, or outside the meta group, and servers
+     * older than them). */
+    static const char *const names[] = {"id",   "name",    "client",
+                                        "peer", "tags",    "cluster",
+                                        "http", "role"};
     struct cairn_wire_node *nd;
     int rc;
     if (o->type != MSGPACK_OBJECT_ARRAY) {
@@ -1058,7 +1086,8 @@ static int decode_nodes(const msgpack_object *o,
         }
         for (uint32_t j = 0; j < m->via.map.size; j++) {
             const msgpack_object *v = &m->via.map.ptr[j].val;
-            size_t f = lookup(&m->via.map.ptr[j].key, names, 6);
+            size_t f = lookup(&m->via.map.ptr[j].key, names,
+                              WIRE_N_OF(names));
             int bad = 0;
             switch (f) {
                 case 0:
@@ -1081,6 +1110,12 @@ static int decode_nodes(const msgpack_object *o,
                     break;
                 case 5:
                     bad = wire_get_strview(v, &nd[i].cluster);
+                    break;
+                case 6:
+                    bad = wire_get_strview(v, &nd[i].http);
+                    break;
+                case 7:
+                    bad = wire_get_strview(v, &nd[i].role);
                     break;
                 default:
                     continue;
@@ -1236,6 +1271,8 @@ static int decode_res_field(uint32_t f, const msgpack_object *v,
             return decode_nodes(v, res, errmsg);
         case SF_BUCKETS:
             return decode_buckets(v, res, errmsg);
+        case SF_ROLE:
+            return wire_get_strview(v, &res->role);
         case SF_AT:
             return wire_get_u64(v, &res->at);
         case SF_FAILED:

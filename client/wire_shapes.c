@@ -1,7 +1,8 @@
 /*
  * The msgpack shapes the wire protocol shares with the storage engine's
  * command format (docs/storage.md): the bucket config map and a txn's
- * "cmp" and "ops" arrays, plus the codec's small helpers.
+ * "cmp" and "ops" arrays, plus the codec's small helpers and the node map
+ * that node.join's request and cluster.status's response share.
  *
  * Storage commands are kept in the replicated log, so these encodings
  * never change, and with flags 0 the decoders accept exactly what the
@@ -644,4 +645,283 @@ int cairn_wire_txn_unpack(const msgpack_object *cmp, const msgpack_object *ops,
     out->n_writes = nw;
     out->owned = mem;
     return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * The node map (node.join's "node", cluster.status's "nodes" elements)
+ *
+ *   {"id": u64, "name": str, "client": str, "peer": str, "http": str?,
+ *    "tags": [str], "cluster": str, "role": str? (cluster.status only)}
+ * ---------------------------------------------------------------------- */
+
+static void pack_wstr(msgpack_packer *pk, struct cairn_wire_str s)
+{
+    wire_pack_strn(pk, s.ptr, s.len);
+}
+
+void cairn_wire__node_pack(msgpack_packer *pk, const struct cairn_wire_node *n,
+                           bool with_role)
+{
+    bool http = n->http.len > 0;
+    bool role = with_role && n->role.len > 0;
+    /* A node without http and role packs as it did before they existed. */
+    msgpack_pack_map(pk, 6 + (http ? 1u : 0u) + (role ? 1u : 0u));
+    wire_pack_str(pk, "id");
+    msgpack_pack_uint64(pk, n->id);
+    wire_pack_str(pk, "name");
+    pack_wstr(pk, n->name);
+    wire_pack_str(pk, "client");
+    pack_wstr(pk, n->client);
+    wire_pack_str(pk, "peer");
+    pack_wstr(pk, n->peer);
+    if (http) {
+        wire_pack_str(pk, "http");
+        pack_wstr(pk, n->http);
+    }
+    wire_pack_str(pk, "tags");
+    msgpack_pack_array(pk, n->n_tags);
+    for (uint32_t j = 0; j < n->n_tags; j++) {
+        pack_wstr(pk, n->tags[j]);
+    }
+    wire_pack_str(pk, "cluster");
+    pack_wstr(pk, n->cluster);
+    if (role) {
+        wire_pack_str(pk, "role");
+        pack_wstr(pk, n->role);
+    }
+}
+
+/* The strict reading of node.join's node map. */
+enum { NF_ID, NF_NAME, NF_CLIENT, NF_PEER, NF_HTTP, NF_TAGS, NF_CLUSTER };
+
+static const char *const nf_names[] = {
+    [NF_ID] = "id",     [NF_NAME] = "name", [NF_CLIENT] = "client",
+    [NF_PEER] = "peer", [NF_HTTP] = "http", [NF_TAGS] = "tags",
+    [NF_CLUSTER] = "cluster",
+};
+
+#define NF_REQUIRED                                                         \
+    (1u << NF_ID | 1u << NF_NAME | 1u << NF_CLIENT | 1u << NF_PEER |        \
+     1u << NF_CLUSTER)
+
+/* A printable copy of @s for a message (see cairn_wire__name). */
+static const char *quote(struct cairn_wire_str s, char buf[WIRE_NAME_SIZE])
+{
+    msgpack_object o = {.type = MSGPACK_OBJECT_STR};
+    o.via.str.ptr = s.ptr;
+    o.via.str.size = (uint32_t)s.len;
+    return cairn_wire__name(&o, buf);
+}
+
+/* Node and cluster names: 1..CAIRN_WIRE_NODE_NAME_MAX characters of
+ * [A-Za-z0-9_.-] (the rule of cairnd --name and --cluster). */
+static bool node_name_ok(struct cairn_wire_str s)
+{
+    if (s.len < 1 || s.len > CAIRN_WIRE_NODE_NAME_MAX) {
+        return false;
+    }
+    for (size_t i = 0; i < s.len; i++) {
+        char c = s.ptr[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+              (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-')) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* The rule of cairn_bucket_config tags (cairn_bucket_config_validate): at
+ * most CAIRN_TAG_MAX bytes, no NUL, a non-empty key and value around the
+ * first colon. */
+static bool tag_ok(struct cairn_wire_str s)
+{
+    const char *colon;
+    if (s.len < 3 || s.len > CAIRN_TAG_MAX ||
+        memchr(s.ptr, '\0', s.len) != NULL) {
+        return false;
+    }
+    colon = memchr(s.ptr, ':', s.len);
+    return colon != NULL && colon != s.ptr && colon != s.ptr + s.len - 1;
+}
+
+/* Node address field @f: 1..CAIRN_WIRE_ADDRESS_MAX bytes, no NUL (the
+ * node keeps addresses as C strings). Its form is the node's to check. */
+static int check_address(struct cairn_wire_str s, uint32_t f, char *errmsg)
+{
+    if (s.len == 0) {
+        return cairn_wire__fail(errmsg, CAIRN_EINVAL,
+                                "node field '%s' is empty", nf_names[f]);
+    }
+    if (s.len > CAIRN_WIRE_ADDRESS_MAX) {
+        return cairn_wire__fail(errmsg, CAIRN_EINVAL,
+                                "node field '%s' is %zu bytes; an address is "
+                                "at most %d",
+                                nf_names[f], s.len, CAIRN_WIRE_ADDRESS_MAX);
+    }
+    if (memchr(s.ptr, '\0', s.len) != NULL) {
+        return cairn_wire__fail(errmsg, CAIRN_EINVAL,
+                                "node field '%s' holds a NUL byte",
+                                nf_names[f]);
+    }
+    return 0;
+}
+
+/* Walk node map @o into @nd and @tags: every field known, given once, of
+ * its type; every required one present; *has_http says whether "http" was
+ * given. Tags beyond CAIRN_TAGS_MAX are counted, not kept. */
+static int node_fields(const msgpack_object *o, struct cairn_wire_node *nd,
+                       struct cairn_wire_str tags[CAIRN_TAGS_MAX],
+                       bool *has_http, char *errmsg)
+{
+    uint32_t seen = 0, missing;
+    char nb[WIRE_NAME_SIZE];
+
+    for (uint32_t i = 0; i < o->via.map.size; i++) {
+        const msgpack_object *k = &o->via.map.ptr[i].key;
+        const msgpack_object *v = &o->via.map.ptr[i].val;
+        uint32_t f = 0;
+        int bad = 0;
+        if (k->type != MSGPACK_OBJECT_STR) {
+            return cairn_wire__fail(errmsg, CAIRN_EMALFORMED,
+                                    "node has a field name that is not a "
+                                    "string");
+        }
+        while (f < WIRE_N_OF(nf_names) && !wire_key_is(k, nf_names[f])) {
+            f++;
+        }
+        if (f == WIRE_N_OF(nf_names)) {
+            return cairn_wire__fail(errmsg, CAIRN_EMALFORMED,
+                                    "node has unknown field '%s'",
+                                    cairn_wire__name(k, nb));
+        }
+        if (seen & (1u << f)) {
+            return cairn_wire__fail(errmsg, CAIRN_EMALFORMED,
+                                    "node field '%s' appears twice",
+                                    nf_names[f]);
+        }
+        seen |= 1u << f;
+        switch (f) {
+            case NF_ID:
+                bad = wire_get_u64(v, &nd->id);
+                break;
+            case NF_NAME:
+                bad = wire_get_strview(v, &nd->name);
+                break;
+            case NF_CLIENT:
+                bad = wire_get_strview(v, &nd->client);
+                break;
+            case NF_PEER:
+                bad = wire_get_strview(v, &nd->peer);
+                break;
+            case NF_HTTP:
+                bad = wire_get_strview(v, &nd->http);
+                break;
+            case NF_TAGS:
+                if (v->type != MSGPACK_OBJECT_ARRAY) {
+                    bad = -1;
+                    break;
+                }
+                nd->n_tags = v->via.array.size;
+                for (uint32_t j = 0; bad == 0 && j < nd->n_tags; j++) {
+                    struct cairn_wire_str t;
+                    bad = wire_get_strview(&v->via.array.ptr[j], &t);
+                    if (bad == 0 && j < CAIRN_TAGS_MAX) {
+                        tags[j] = t;
+                    }
+                }
+                break;
+            default: /* NF_CLUSTER */
+                bad = wire_get_strview(v, &nd->cluster);
+                break;
+        }
+        if (bad != 0) {
+            return cairn_wire__fail(errmsg, CAIRN_EMALFORMED,
+                                    "node field '%s' has the wrong type "
+                                    "(%s)",
+                                    nf_names[f],
+                                    f == NF_ID     ? "an unsigned integer"
+                                    : f == NF_TAGS ? "an array of strings"
+                                                   : "a string");
+        }
+    }
+    missing = NF_REQUIRED & ~seen;
+    for (uint32_t f = 0; missing != 0; f++) {
+        if (missing & (1u << f)) {
+            return cairn_wire__fail(errmsg, CAIRN_EMALFORMED,
+                                    "node field '%s' is missing",
+                                    nf_names[f]);
+        }
+    }
+    *has_http = (seen & (1u << NF_HTTP)) != 0;
+    return 0;
+}
+
+/* The rules on the node's values, once its fields are known. "http" is
+ * optional, but when present it is an address like the others. */
+static int node_values(const struct cairn_wire_node *nd, bool has_http,
+                       char *errmsg)
+{
+    char nb[WIRE_NAME_SIZE];
+    int rc;
+    if (nd->id == 0) {
+        return cairn_wire__fail(errmsg, CAIRN_EINVAL,
+                                "node field 'id' must be at least 1");
+    }
+    if (!node_name_ok(nd->name) || !node_name_ok(nd->cluster)) {
+        bool name = !node_name_ok(nd->name);
+        return cairn_wire__fail(errmsg, CAIRN_EINVAL,
+                                "node field '%s': '%s' is invalid: use "
+                                "1..%d characters from [A-Za-z0-9_.-]",
+                                name ? "name" : "cluster",
+                                quote(name ? nd->name : nd->cluster, nb),
+                                CAIRN_WIRE_NODE_NAME_MAX);
+    }
+    if ((rc = check_address(nd->client, NF_CLIENT, errmsg)) != 0 ||
+        (rc = check_address(nd->peer, NF_PEER, errmsg)) != 0 ||
+        (has_http && (rc = check_address(nd->http, NF_HTTP, errmsg)) != 0)) {
+        return rc;
+    }
+    if (nd->n_tags > CAIRN_TAGS_MAX) {
+        return cairn_wire__fail(errmsg, CAIRN_ETOOLARGE,
+                                "node field 'tags': %u tags; the limit is %d",
+                                nd->n_tags, CAIRN_TAGS_MAX);
+    }
+    for (uint32_t i = 0; i < nd->n_tags; i++) {
+        if (!tag_ok(nd->tags[i])) {
+            return cairn_wire__fail(errmsg, CAIRN_EINVAL,
+                                    "node field 'tags': tag %u '%s' is "
+                                    "invalid: use key:value, at most %d "
+                                    "bytes",
+                                    i, quote(nd->tags[i], nb), CAIRN_TAG_MAX);
+        }
+        for (uint32_t j = 0; j < i; j++) {
+            if (nd->tags[j].len == nd->tags[i].len &&
+                memcmp(nd->tags[j].ptr, nd->tags[i].ptr, nd->tags[i].len) ==
+                    0) {
+                return cairn_wire__fail(errmsg, CAIRN_EINVAL,
+                                        "node field 'tags': tag '%s' "
+                                        "appears twice",
+                                        quote(nd->tags[i], nb));
+            }
+        }
+    }
+    return 0;
+}
+
+int cairn_wire__node_unpack(const msgpack_object *o, struct cairn_wire_node *nd,
+                            struct cairn_wire_str tags[CAIRN_TAGS_MAX],
+                            char *errmsg)
+{
+    bool has_http = false;
+    int rc;
+    memset(nd, 0, sizeof *nd);
+    nd->tags = tags;
+    if (o->type != MSGPACK_OBJECT_MAP) {
+        return cairn_wire__fail(errmsg, CAIRN_EMALFORMED,
+                                "node is not a map");
+    }
+    if ((rc = node_fields(o, nd, tags, &has_http, errmsg)) != 0) {
+        return rc;
+    }
+    return node_values(nd, has_http, errmsg);
 }

@@ -126,6 +126,19 @@ static const char *request_diff(const struct cairn_wire_request *a,
     if (has & CAIRN_WIRE_REQ_CURSOR) {
         BYTES_DIFF(a, b, cursor, "cursor");
     }
+    DIFF(a->node_id != b->node_id, "node_id");
+    DIFF((a->node == NULL) != (b->node == NULL), "node");
+    if (a->node != NULL) {
+        const struct cairn_wire_node *x = a->node, *y = b->node;
+        DIFF(x->id != y->id || !str_eq(x->name, y->name) ||
+                 !str_eq(x->client, y->client) || !str_eq(x->peer, y->peer) ||
+                 !str_eq(x->http, y->http) || !str_eq(x->cluster, y->cluster) ||
+                 x->n_tags != y->n_tags,
+             "node fields");
+        for (uint32_t i = 0; i < x->n_tags; i++) {
+            DIFF(!str_eq(x->tags[i], y->tags[i]), "node.tags");
+        }
+    }
     DIFF(a->limit != b->limit, "limit");
     DIFF(a->keys_only != b->keys_only, "keys_only");
     DIFF(a->n_compares != b->n_compares, "n_compares");
@@ -349,6 +362,8 @@ static const char *response_diff(uint32_t op,
                          !str_eq(x->client, y->client) ||
                          !str_eq(x->peer, y->peer) ||
                          !str_eq(x->cluster, y->cluster) ||
+                         !str_eq(x->http, y->http) ||
+                         !str_eq(x->role, y->role) ||
                          x->n_tags != y->n_tags,
                      "nodes");
                 for (uint32_t j = 0; j < x->n_tags; j++) {
@@ -357,6 +372,10 @@ static const char *response_diff(uint32_t op,
             }
             break;
         case CAIRN_WIRE_BUCKET_DELETE:
+        case CAIRN_WIRE_NODE_REMOVE:
+            break;
+        case CAIRN_WIRE_NODE_JOIN:
+            DIFF(!str_eq(a->role, b->role), "role");
             break;
         default: /* writes */
             DIFF(a->rev != b->rev, "rev");

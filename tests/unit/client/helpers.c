@@ -231,6 +231,29 @@ static void assert_config_equal(const cairn_bucket_config *a,
     }
 }
 
+static void assert_str_equal(struct cairn_wire_str a, struct cairn_wire_str b)
+{
+    ASSERT_BYTES(a.ptr, a.len, b.ptr, b.len);
+}
+
+void assert_node_equal(const struct cairn_wire_node *a,
+                       const struct cairn_wire_node *b, bool role)
+{
+    assert_int_equal(a->id, b->id);
+    assert_str_equal(a->name, b->name);
+    assert_str_equal(a->client, b->client);
+    assert_str_equal(a->peer, b->peer);
+    assert_str_equal(a->http, b->http);
+    assert_str_equal(a->cluster, b->cluster);
+    assert_int_equal(a->n_tags, b->n_tags);
+    for (uint32_t j = 0; j < a->n_tags; j++) {
+        assert_str_equal(a->tags[j], b->tags[j]);
+    }
+    if (role) {
+        assert_str_equal(a->role, b->role);
+    }
+}
+
 void assert_request_equal(const struct cairn_wire_request *a,
                           const struct cairn_wire_request *b)
 {
@@ -252,6 +275,14 @@ void assert_request_equal(const struct cairn_wire_request *a,
             return;
         case CAIRN_WIRE_BUCKET_LIST:
         case CAIRN_WIRE_CLUSTER_STATUS:
+            return;
+        case CAIRN_WIRE_NODE_JOIN:
+            assert_non_null(a->node);
+            assert_non_null(b->node);
+            assert_node_equal(a->node, b->node, false);
+            return;
+        case CAIRN_WIRE_NODE_REMOVE:
+            assert_int_equal(a->node_id, b->node_id);
             return;
         default:
             break;
@@ -337,11 +368,6 @@ void assert_request_equal(const struct cairn_wire_request *a,
             }
         }
     }
-}
-
-static void assert_str_equal(struct cairn_wire_str a, struct cairn_wire_str b)
-{
-    ASSERT_BYTES(a.ptr, a.len, b.ptr, b.len);
 }
 
 static void assert_entry_equal(const struct cairn_wire_entry *a,
@@ -430,18 +456,13 @@ void assert_response_equal(uint32_t op, const struct cairn_wire_response *a,
             }
             assert_int_equal(a->n_nodes, b->n_nodes);
             for (uint32_t i = 0; i < a->n_nodes; i++) {
-                const struct cairn_wire_node *x = &a->nodes[i];
-                const struct cairn_wire_node *y = &b->nodes[i];
-                assert_int_equal(x->id, y->id);
-                assert_str_equal(x->name, y->name);
-                assert_str_equal(x->client, y->client);
-                assert_str_equal(x->peer, y->peer);
-                assert_str_equal(x->cluster, y->cluster);
-                assert_int_equal(x->n_tags, y->n_tags);
-                for (uint32_t j = 0; j < x->n_tags; j++) {
-                    assert_str_equal(x->tags[j], y->tags[j]);
-                }
+                assert_node_equal(&a->nodes[i], &b->nodes[i], true);
             }
+            break;
+        case CAIRN_WIRE_NODE_JOIN:
+            assert_str_equal(a->role, b->role);
+            break;
+        case CAIRN_WIRE_NODE_REMOVE:
             break;
         case CAIRN_WIRE_BUCKET_INFO:
             assert_config_equal(&a->info->config, &b->info->config);

@@ -69,6 +69,11 @@ size_t map_names(const void *body, size_t len, char names[][32], size_t max);
 /* Assert that @msg contains @part (printing both when it does not). */
 void assert_msg_has(const char *msg, const char *part);
 
+/* Assert that two nodes (node.join, cluster.status) are equal, their role
+ * too when @role. */
+void assert_node_equal(const struct cairn_wire_node *a,
+                       const struct cairn_wire_node *b, bool role);
+
 /* Assert that two requests carry the same fields (by op and .has). */
 void assert_request_equal(const struct cairn_wire_request *a,
                           const struct cairn_wire_request *b);

@@ -48,13 +48,15 @@ static const struct op_spec specs[] = {
      {"start", "end", "prefix", "keys_only", "stale"}},
     {CAIRN_WIRE_TXN, {"bucket", "ops"}, {"cmp", "cid", "seq"}},
     {CAIRN_WIRE_CLUSTER_STATUS, {NULL}, {NULL}},
+    {CAIRN_WIRE_NODE_JOIN, {"node"}, {NULL}},
+    {CAIRN_WIRE_NODE_REMOVE, {"node"}, {NULL}},
 };
 
 static const char *const all_fields[] = {
     "version", "client", "config", "bucket", "key",    "old",
     "val",     "meta",   "ttl",    "exp",    "rev",    "start",
     "end",     "prefix", "cursor", "limit",  "keys_only", "stale",
-    "cmp",     "ops",    "cid",    "seq",
+    "cmp",     "ops",    "cid",    "seq",    "node",
 };
 
 static const struct op_spec *spec_of(uint32_t op)
@@ -89,10 +91,33 @@ static bool is_allowed(uint32_t op, const char *name)
     return is_required(op, name) || in_list(spec_of(op)->optional, 10, name);
 }
 
-/* A msgpack value of @name's type, valid for the field. */
-static void good_value(struct mp *m, const char *name)
+/* A valid node.join node map: node 3 with every required field and one
+ * tag (no http). */
+static void good_node(struct mp *m)
 {
-    if (strcmp(name, "client") == 0 || strcmp(name, "bucket") == 0) {
+    msgpack_pack_map(&m->pk, 6);
+    mp_str(m, "id");
+    msgpack_pack_uint64(&m->pk, 3);
+    mp_str(m, "name");
+    mp_str(m, "n3");
+    mp_str(m, "client");
+    mp_str(m, "10.0.0.3:7401");
+    mp_str(m, "peer");
+    mp_str(m, "10.0.0.3:7501");
+    mp_str(m, "tags");
+    msgpack_pack_array(&m->pk, 1);
+    mp_str(m, "zone:a");
+    mp_str(m, "cluster");
+    mp_str(m, "cairn");
+}
+
+/* A msgpack value of @name's type, valid for the field in op @op ("node"
+ * is a map in node.join, an id everywhere else). */
+static void good_value(struct mp *m, uint32_t op, const char *name)
+{
+    if (strcmp(name, "node") == 0 && op == CAIRN_WIRE_NODE_JOIN) {
+        good_node(m);
+    } else if (strcmp(name, "client") == 0 || strcmp(name, "bucket") == 0) {
         mp_str(m, "b");
     } else if (strcmp(name, "key") == 0 || strcmp(name, "val") == 0 ||
                strcmp(name, "meta") == 0 || strcmp(name, "old") == 0 ||
@@ -118,6 +143,14 @@ static const uint8_t key512[CAIRN_KEY_MAX] = {1};
 static cairn_bucket_config full_cfg, min_cfg;
 static struct cairn_compare cmps[3];
 static struct cairn_write ops3[3];
+static struct cairn_wire_str node_tags[CAIRN_TAGS_MAX];
+static struct cairn_wire_node full_node, min_node;
+
+static struct cairn_wire_str ws(const char *s)
+{
+    struct cairn_wire_str v = {s, strlen(s)};
+    return v;
+}
 
 static void init_samples(void)
 {
@@ -162,9 +195,42 @@ static void init_samples(void)
                                    .key_len = 1};
     ops3[2] = (struct cairn_write){.op = CAIRN_OP_PURGE, .key = "c",
                                    .key_len = 1};
+
+    /* Every field at its limit: a 64-character name, 64-byte addresses,
+     * CAIRN_TAGS_MAX tags, the last of CAIRN_TAG_MAX bytes. */
+    {
+        static char name64[CAIRN_WIRE_NODE_NAME_MAX + 1];
+        static char addr64[CAIRN_WIRE_ADDRESS_MAX + 1];
+        static char tagbuf[CAIRN_TAGS_MAX][CAIRN_TAG_MAX + 1];
+        memset(name64, 'n', CAIRN_WIRE_NODE_NAME_MAX);
+        memcpy(name64, "A.z_9-", 6);
+        memset(addr64, '1', CAIRN_WIRE_ADDRESS_MAX);
+        for (int i = 0; i < CAIRN_TAGS_MAX; i++) {
+            snprintf(tagbuf[i], sizeof tagbuf[i], "k%d:v", i);
+            node_tags[i] = ws(tagbuf[i]);
+        }
+        memset(tagbuf[CAIRN_TAGS_MAX - 1], 'x', CAIRN_TAG_MAX);
+        tagbuf[CAIRN_TAGS_MAX - 1][1] = ':';
+        node_tags[CAIRN_TAGS_MAX - 1] = ws(tagbuf[CAIRN_TAGS_MAX - 1]);
+        memset(&full_node, 0, sizeof full_node);
+        full_node.id = UINT64_MAX;
+        full_node.name = ws(name64);
+        full_node.client = ws(addr64);
+        full_node.peer = ws("10.0.0.9:7501");
+        full_node.http = ws("10.0.0.9:8080");
+        full_node.n_tags = CAIRN_TAGS_MAX;
+        full_node.tags = node_tags;
+        full_node.cluster = ws("eu-west.1");
+    }
+    memset(&min_node, 0, sizeof min_node);
+    min_node.id = 1;
+    min_node.name = ws("n");
+    min_node.client = ws("c");
+    min_node.peer = ws("p");
+    min_node.cluster = ws("c");
 }
 
-#define MAX_SAMPLES 40
+#define MAX_SAMPLES 48
 
 static struct cairn_wire_request *add(struct cairn_wire_request *r,
                                       size_t *n, uint32_t op)
@@ -230,6 +296,14 @@ static size_t samples(struct cairn_wire_request *r)
     add(r, &n, CAIRN_WIRE_BUCKET_LIST);
     add(r, &n, CAIRN_WIRE_BUCKET_INFO);
     add(r, &n, CAIRN_WIRE_CLUSTER_STATUS);
+    q = add(r, &n, CAIRN_WIRE_NODE_JOIN);
+    q->node = &full_node;
+    q = add(r, &n, CAIRN_WIRE_NODE_JOIN);
+    q->node = &min_node;
+    q = add(r, &n, CAIRN_WIRE_NODE_REMOVE);
+    q->node_id = UINT64_MAX;
+    q = add(r, &n, CAIRN_WIRE_NODE_REMOVE);
+    q->node_id = 1;
 
     for (int all = 0; all < 2; all++) {
         q = add(r, &n, CAIRN_WIRE_GET);
@@ -423,7 +497,7 @@ static void test_optional_fields_one_by_one(void **state)
         mp_str(&m, cairn_wire_op_name(sp->op));
         for (size_t i = 0; i < 6 && sp->required[i] != NULL; i++) {
             mp_str(&m, sp->required[i]);
-            good_value(&m, sp->required[i]);
+            good_value(&m, sp->op, sp->required[i]);
         }
         expect(m.sb.data, m.sb.size, 0, 3, NULL);
         for (size_t i = 0; i < 10 && sp->optional[i] != NULL; i++) {
@@ -431,7 +505,7 @@ static void test_optional_fields_one_by_one(void **state)
             struct cairn_wire_request req;
             const char *f = sp->optional[i];
             mp_init(&v);
-            good_value(&v, f);
+            good_value(&v, sp->op, f);
             map_edit(m.sb.data, m.sb.size, f, v.sb.data, v.sb.size, &out);
             if (strcmp(f, "cid") == 0 || strcmp(f, "seq") == 0) {
                 /* One without the other names the other. */
@@ -557,6 +631,58 @@ static void test_per_op_encoders(void **state)
           CAIRN_WIRE_TXN);
     assert_int_equal(d.has, 0);
     cairn_wire_request_release(&d);
+    ROUND(cairn_wire_encode_node_join(&b, 7, &full_node, err),
+          CAIRN_WIRE_NODE_JOIN);
+    assert_int_equal(d.has, 0);
+    assert_non_null(d.node);
+    assert_node_equal(&full_node, d.node, false);
+    assert_true(bytes_eq(d.node->http.ptr, d.node->http.len,
+                         S("10.0.0.9:8080")));
+    cairn_wire_request_release(&d);
+    assert_null(d.node);
+    {
+        /* http and role empty: neither is sent; role is never sent. */
+        struct cairn_wire_node nd = min_node;
+        char names[8][32];
+        msgpack_unpacked u;
+        size_t off = 0;
+        nd.role = ws("voter");
+        ROUND(cairn_wire_encode_node_join(&b, 7, &nd, err),
+              CAIRN_WIRE_NODE_JOIN);
+        assert_int_equal(d.node->n_tags, 0);
+        assert_int_equal(d.node->http.len, 0);
+        assert_int_equal(d.node->role.len, 0);
+        cairn_wire_request_release(&d);
+        msgpack_unpacked_init(&u);
+        assert_int_equal(msgpack_unpack_next(&u, (const char *)body, len,
+                                             &off),
+                         MSGPACK_UNPACK_SUCCESS);
+        for (uint32_t i = 0; i < u.data.via.map.size; i++) {
+            const msgpack_object *k = &u.data.via.map.ptr[i].key;
+            const msgpack_object *v = &u.data.via.map.ptr[i].val;
+            msgpack_sbuffer nb;
+            msgpack_packer npk;
+            if (k->via.str.size != 4 || memcmp(k->via.str.ptr, "node", 4)) {
+                continue;
+            }
+            msgpack_sbuffer_init(&nb);
+            msgpack_packer_init(&npk, &nb, msgpack_sbuffer_write);
+            msgpack_pack_object(&npk, *v);
+            assert_int_equal(map_names(nb.data, nb.size, names, 8), 6);
+            for (int j = 0; j < 6; j++) {
+                assert_string_not_equal(names[j], "http");
+                assert_string_not_equal(names[j], "role");
+            }
+            /* tags is there, as an empty array. */
+            assert_string_equal(names[4], "tags");
+            msgpack_sbuffer_destroy(&nb);
+        }
+        msgpack_unpacked_destroy(&u);
+    }
+    ROUND(cairn_wire_encode_node_remove(&b, 7, 42, err),
+          CAIRN_WIRE_NODE_REMOVE);
+    assert_int_equal(d.node_id, 42);
+    assert_null(d.node);
 #undef ROUND
     cairn_wire_buf_close(&b);
 }
@@ -606,6 +732,22 @@ static void test_encoder_refuses(void **state)
     assert_int_equal(cairn_wire_encode_bucket_info(&b, 1, longname, err),
                      CAIRN_EINVAL);
     assert_int_equal(cairn_wire_encode_put(&b, 1, "x", NULL, NULL, err),
+                     CAIRN_EINVAL);
+    assert_int_equal(cairn_wire_encode_node_join(&b, 1, NULL, err),
+                     CAIRN_EINVAL);
+    assert_msg_has(err, "without a node");
+    {
+        struct cairn_wire_node nd = min_node;
+        nd.n_tags = 2; /* and no array */
+        assert_int_equal(cairn_wire_encode_node_join(&b, 1, &nd, err),
+                         CAIRN_EINVAL);
+        assert_msg_has(err, "tags");
+    }
+    memset(&q, 0, sizeof q);
+    q.id = 1;
+    q.op = CAIRN_WIRE_NODE_JOIN; /* .node NULL */
+    assert_int_equal(cairn_wire_request_encode(&b, &q, err), CAIRN_EINVAL);
+    assert_int_equal(cairn_wire_encode_node_join(&b, 0, &min_node, err),
                      CAIRN_EINVAL);
     assert_int_equal(b.len, 0); /* nothing was appended */
     cairn_wire_buf_close(&b);
@@ -793,7 +935,7 @@ static void test_fields_an_op_does_not_use(void **state)
                 continue;
             }
             mp_clear(&v);
-            good_value(&v, all_fields[f]);
+            good_value(&v, sp->op, all_fields[f]);
             map_edit(m.sb.data, m.sb.size, all_fields[f], v.sb.data, v.sb.size,
                      &out);
             expect(out.sb.data, out.sb.size, CAIRN_EMALFORMED, 8,
@@ -848,6 +990,8 @@ static void test_wrong_types(void **state)
             if (strcmp(name, "op") == 0 || strcmp(name, "client") == 0 ||
                 strcmp(name, "bucket") == 0) {
                 ok = "s";
+            } else if (strcmp(name, "node") == 0) {
+                ok = r[i].op == CAIRN_WIRE_NODE_JOIN ? "m" : "u";
             } else if (strcmp(name, "ttl") == 0) {
                 ok = "ui";
             } else if (strcmp(name, "stale") == 0 ||
@@ -1357,6 +1501,386 @@ static void test_txn_elements(void **state)
     mp_free(&e);
 }
 
+/* ---- node.join and node.remove ------------------------------------------ */
+
+/* {id: 5, op: "node.join", node: <node>}, where <node> is good_node()'s
+ * map with @key removed (@val NULL) or set to the msgpack value @val. */
+static void join_req(struct mp *m, const char *key, const void *val,
+                     size_t val_len)
+{
+    struct mp node, edited;
+    mp_init(&node);
+    mp_init(&edited);
+    good_node(&node);
+    if (key != NULL) {
+        map_edit(node.sb.data, node.sb.size, key, val, val_len, &edited);
+    } else {
+        msgpack_sbuffer_write(&edited.sb, node.sb.data, node.sb.size);
+    }
+    mp_clear(m);
+    msgpack_pack_map(&m->pk, 3);
+    mp_str(m, "id");
+    msgpack_pack_uint64(&m->pk, 5);
+    mp_str(m, "op");
+    mp_str(m, "node.join");
+    mp_str(m, "node");
+    msgpack_sbuffer_write(&m->sb, edited.sb.data, edited.sb.size);
+    mp_free(&node);
+    mp_free(&edited);
+}
+
+/* join_req() with node field @key set to the str @str (@len bytes). */
+static void join_str(struct mp *m, const char *key, const char *str,
+                     size_t len)
+{
+    struct mp v;
+    mp_init(&v);
+    msgpack_pack_str_with_body(&v.pk, str, len);
+    join_req(m, key, v.sb.data, v.sb.size);
+    mp_free(&v);
+}
+
+/* join_req() with "tags" set to the @n strings of @tags. */
+static void join_tags(struct mp *m, const char *const *tags, uint32_t n)
+{
+    struct mp v;
+    mp_init(&v);
+    msgpack_pack_array(&v.pk, n);
+    for (uint32_t i = 0; i < n; i++) {
+        mp_str(&v, tags[i]);
+    }
+    join_req(m, "tags", v.sb.data, v.sb.size);
+    mp_free(&v);
+}
+
+static void test_node_join_decode(void **state)
+{
+    struct mp m;
+    struct cairn_wire_request d;
+    char err[CAIRN_ERRMSG_SIZE];
+    (void)state;
+    mp_init(&m);
+    join_req(&m, NULL, NULL, 0);
+    assert_int_equal(dec(m.sb.data, m.sb.size, &d, err), 0);
+    assert_int_equal(d.op, CAIRN_WIRE_NODE_JOIN);
+    assert_int_equal(d.has, 0);
+    assert_non_null(d.node);
+    assert_int_equal(d.node->id, 3);
+    assert_true(bytes_eq(d.node->name.ptr, d.node->name.len, S("n3")));
+    assert_true(bytes_eq(d.node->client.ptr, d.node->client.len,
+                         S("10.0.0.3:7401")));
+    assert_true(bytes_eq(d.node->peer.ptr, d.node->peer.len,
+                         S("10.0.0.3:7501")));
+    assert_int_equal(d.node->http.len, 0);
+    assert_int_equal(d.node->role.len, 0);
+    assert_int_equal(d.node->n_tags, 1);
+    assert_true(bytes_eq(d.node->tags[0].ptr, d.node->tags[0].len,
+                         S("zone:a")));
+    assert_true(bytes_eq(d.node->cluster.ptr, d.node->cluster.len,
+                         S("cairn")));
+    /* Views into the frame, not copies. */
+    assert_true((const char *)d.node->name.ptr > (const char *)m.sb.data &&
+                (const char *)d.node->name.ptr <
+                    (const char *)m.sb.data + m.sb.size);
+    cairn_wire_request_release(&d);
+    assert_null(d.node);
+    assert_null(d.owned_);
+    /* tags is optional (none), http is optional. */
+    join_req(&m, "tags", NULL, 0);
+    assert_int_equal(dec(m.sb.data, m.sb.size, &d, err), 0);
+    assert_int_equal(d.node->n_tags, 0);
+    cairn_wire_request_release(&d);
+    join_str(&m, "http", S("10.0.0.3:8080"));
+    assert_int_equal(dec(m.sb.data, m.sb.size, &d, err), 0);
+    assert_true(bytes_eq(d.node->http.ptr, d.node->http.len,
+                         S("10.0.0.3:8080")));
+    cairn_wire_request_release(&d);
+    mp_free(&m);
+}
+
+static void test_node_join_structure(void **state)
+{
+    static const char *const required[] = {"id", "name", "client", "peer",
+                                           "cluster"};
+    static const char *const strings[] = {"name", "client", "peer", "http",
+                                          "cluster"};
+    struct mp m;
+    (void)state;
+    mp_init(&m);
+    /* Unknown fields inside node, role included (never a request field). */
+    join_req(&m, "zone", "\xa1" "a", 2);
+    expect(m.sb.data, m.sb.size, CAIRN_EMALFORMED, 5, "unknown field 'zone'");
+    join_req(&m, "role", "\xa5voter", 6);
+    expect(m.sb.data, m.sb.size, CAIRN_EMALFORMED, 5, "'role'");
+    /* Missing required fields. */
+    for (size_t i = 0; i < sizeof required / sizeof required[0]; i++) {
+        char part[48];
+        snprintf(part, sizeof part, "node field '%s' is missing",
+                 required[i]);
+        join_req(&m, required[i], NULL, 0);
+        expect(m.sb.data, m.sb.size, CAIRN_EMALFORMED, 5, part);
+    }
+    /* Wrong types. */
+    for (size_t i = 0; i < sizeof strings / sizeof strings[0]; i++) {
+        char part[48];
+        snprintf(part, sizeof part, "node field '%s' has the wrong type",
+                 strings[i]);
+        join_req(&m, strings[i], "\x05", 1);
+        expect(m.sb.data, m.sb.size, CAIRN_EMALFORMED, 5, part);
+        join_req(&m, strings[i], "\xc4\x01x", 3); /* bin is not str */
+        expect(m.sb.data, m.sb.size, CAIRN_EMALFORMED, 5, part);
+    }
+    join_req(&m, "id", "\xa1" "3", 2);
+    expect(m.sb.data, m.sb.size, CAIRN_EMALFORMED, 5,
+           "node field 'id' has the wrong type");
+    join_req(&m, "id", "\xff", 1);
+    expect(m.sb.data, m.sb.size, CAIRN_EMALFORMED, 5, "'id'");
+    join_req(&m, "tags", "\xa6zone:a", 7);
+    expect(m.sb.data, m.sb.size, CAIRN_EMALFORMED, 5,
+           "node field 'tags' has the wrong type");
+    join_req(&m, "tags", "\x92\xa3k:v\x01", 6);
+    expect(m.sb.data, m.sb.size, CAIRN_EMALFORMED, 5, "'tags'");
+    /* A field twice inside node. */
+    {
+        struct mp node;
+        mp_init(&node);
+        good_node(&node);
+        /* The 6-pair map header becomes 7, then name again. */
+        node.sb.data[0] = (char)0x87;
+        mp_str(&node, "name");
+        mp_str(&node, "n3");
+        mp_clear(&m);
+        msgpack_pack_map(&m.pk, 3);
+        mp_str(&m, "id");
+        msgpack_pack_uint64(&m.pk, 5);
+        mp_str(&m, "op");
+        mp_str(&m, "node.join");
+        mp_str(&m, "node");
+        msgpack_sbuffer_write(&m.sb, node.sb.data, node.sb.size);
+        expect(m.sb.data, m.sb.size, CAIRN_EMALFORMED, 5,
+               "node field 'name' appears twice");
+        /* A field name that is not a string. */
+        mp_clear(&node);
+        msgpack_pack_map(&node.pk, 1);
+        msgpack_pack_uint64(&node.pk, 1);
+        msgpack_pack_uint64(&node.pk, 1);
+        mp_clear(&m);
+        msgpack_pack_map(&m.pk, 3);
+        mp_str(&m, "id");
+        msgpack_pack_uint64(&m.pk, 5);
+        mp_str(&m, "op");
+        mp_str(&m, "node.join");
+        mp_str(&m, "node");
+        msgpack_sbuffer_write(&m.sb, node.sb.data, node.sb.size);
+        expect(m.sb.data, m.sb.size, CAIRN_EMALFORMED, 5, "not a string");
+        mp_free(&node);
+    }
+    /* node itself: not a map, or missing. */
+    mp_clear(&m);
+    msgpack_pack_map(&m.pk, 3);
+    mp_str(&m, "id");
+    msgpack_pack_uint64(&m.pk, 5);
+    mp_str(&m, "op");
+    mp_str(&m, "node.join");
+    mp_str(&m, "node");
+    msgpack_pack_uint64(&m.pk, 3);
+    expect(m.sb.data, m.sb.size, CAIRN_EMALFORMED, 5,
+           "field 'node' must be a map");
+    mp_clear(&m);
+    msgpack_pack_map(&m.pk, 2);
+    mp_str(&m, "id");
+    msgpack_pack_uint64(&m.pk, 5);
+    mp_str(&m, "op");
+    mp_str(&m, "node.join");
+    expect(m.sb.data, m.sb.size, CAIRN_EMALFORMED, 5, "'node' is missing");
+    mp_free(&m);
+}
+
+static void test_node_join_values(void **state)
+{
+    static const char *const addresses[] = {"client", "peer", "http"};
+    char big[CAIRN_TAG_MAX + 2];
+    const char *tags[CAIRN_TAGS_MAX + 1];
+    char tagbuf[CAIRN_TAGS_MAX + 1][16];
+    struct mp m;
+    (void)state;
+    mp_init(&m);
+    memset(big, 'a', sizeof big);
+    /* id 0. */
+    join_req(&m, "id", "\x00", 1);
+    expect(m.sb.data, m.sb.size, CAIRN_EINVAL, 5, "node field 'id'");
+    join_req(&m, "id", "\x01", 1);
+    expect(m.sb.data, m.sb.size, 0, 5, NULL);
+    /* Names and clusters: [A-Za-z0-9_.-]{1,64}. */
+    for (int c = 0; c < 2; c++) {
+        const char *f = c == 0 ? "name" : "cluster";
+        char part[32];
+        snprintf(part, sizeof part, "node field '%s'", f);
+        join_str(&m, f, big, CAIRN_WIRE_NODE_NAME_MAX);
+        expect(m.sb.data, m.sb.size, 0, 5, NULL);
+        join_str(&m, f, big, CAIRN_WIRE_NODE_NAME_MAX + 1);
+        expect(m.sb.data, m.sb.size, CAIRN_EINVAL, 5, part);
+        join_str(&m, f, "", 0);
+        expect(m.sb.data, m.sb.size, CAIRN_EINVAL, 5, part);
+        join_str(&m, f, S("bad name"));
+        expect(m.sb.data, m.sb.size, CAIRN_EINVAL, 5, "'bad name'");
+        join_str(&m, f, S("a/b"));
+        expect(m.sb.data, m.sb.size, CAIRN_EINVAL, 5, part);
+        join_str(&m, f, "ab\0cd", 5);
+        expect(m.sb.data, m.sb.size, CAIRN_EINVAL, 5, part);
+        join_str(&m, f, S("Az09_.-"));
+        expect(m.sb.data, m.sb.size, 0, 5, NULL);
+    }
+    /* Addresses: 1..64 bytes, no NUL. */
+    for (size_t i = 0; i < sizeof addresses / sizeof addresses[0]; i++) {
+        char part[32];
+        snprintf(part, sizeof part, "node field '%s'", addresses[i]);
+        join_str(&m, addresses[i], big, CAIRN_WIRE_ADDRESS_MAX);
+        expect(m.sb.data, m.sb.size, 0, 5, NULL);
+        join_str(&m, addresses[i], big, CAIRN_WIRE_ADDRESS_MAX + 1);
+        expect(m.sb.data, m.sb.size, CAIRN_EINVAL, 5, part);
+        expect(m.sb.data, m.sb.size, CAIRN_EINVAL, 5, "64");
+        join_str(&m, addresses[i], "", 0);
+        expect(m.sb.data, m.sb.size, CAIRN_EINVAL, 5, part);
+        join_str(&m, addresses[i], "1.2.3.4\0:1", 10);
+        expect(m.sb.data, m.sb.size, CAIRN_EINVAL, 5, part);
+    }
+    /* Tags: key:value of at most CAIRN_TAG_MAX bytes, no repeats, at most
+     * CAIRN_TAGS_MAX of them. */
+    {
+        static const char *const bad[] = {"nocolon", ":v", "k:", ":", "",
+                                          "k\0:v", ":key", "key:", ":::"};
+        static const size_t bad_len[] = {7, 2, 2, 1, 0, 4, 4, 4, 3};
+        for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+            struct mp v;
+            mp_init(&v);
+            msgpack_pack_array(&v.pk, 2);
+            mp_str(&v, "zone:a");
+            msgpack_pack_str_with_body(&v.pk, bad[i], bad_len[i]);
+            join_req(&m, "tags", v.sb.data, v.sb.size);
+            expect(m.sb.data, m.sb.size, CAIRN_EINVAL, 5,
+                   "node field 'tags': tag 1");
+            mp_free(&v);
+        }
+    }
+    memcpy(big, "k:", 2);
+    big[CAIRN_TAG_MAX] = '\0';
+    tags[0] = big;
+    join_tags(&m, tags, 1);
+    expect(m.sb.data, m.sb.size, 0, 5, NULL);
+    big[CAIRN_TAG_MAX] = 'a';
+    big[CAIRN_TAG_MAX + 1] = '\0';
+    join_tags(&m, tags, 1);
+    expect(m.sb.data, m.sb.size, CAIRN_EINVAL, 5, "'tags'");
+    tags[0] = "zone:a";
+    tags[1] = "disk:ssd";
+    tags[2] = "zone:a";
+    join_tags(&m, tags, 3);
+    expect(m.sb.data, m.sb.size, CAIRN_EINVAL, 5, "appears twice");
+    expect(m.sb.data, m.sb.size, CAIRN_EINVAL, 5, "'zone:a'");
+    tags[2] = "zone:b"; /* same key, another value: a different tag */
+    join_tags(&m, tags, 3);
+    expect(m.sb.data, m.sb.size, 0, 5, NULL);
+    for (int i = 0; i <= CAIRN_TAGS_MAX; i++) {
+        snprintf(tagbuf[i], sizeof tagbuf[i], "t%d:x", i);
+        tags[i] = tagbuf[i];
+    }
+    join_tags(&m, tags, CAIRN_TAGS_MAX);
+    expect(m.sb.data, m.sb.size, 0, 5, NULL);
+    join_tags(&m, tags, CAIRN_TAGS_MAX + 1);
+    expect(m.sb.data, m.sb.size, CAIRN_ETOOLARGE, 5, "'tags'");
+    expect(m.sb.data, m.sb.size, CAIRN_ETOOLARGE, 5, "16");
+    mp_free(&m);
+}
+
+/* {id: 5, op: "node.remove", node: <val>} */
+static void remove_req(struct mp *m, const void *val, size_t len)
+{
+    mp_clear(m);
+    msgpack_pack_map(&m->pk, 3);
+    mp_str(m, "id");
+    msgpack_pack_uint64(&m->pk, 5);
+    mp_str(m, "op");
+    mp_str(m, "node.remove");
+    mp_str(m, "node");
+    msgpack_sbuffer_write(&m->sb, val, len);
+}
+
+static void test_node_remove(void **state)
+{
+    struct mp m;
+    struct cairn_wire_request d;
+    char err[CAIRN_ERRMSG_SIZE];
+    (void)state;
+    mp_init(&m);
+    remove_req(&m, "\x07", 1);
+    assert_int_equal(dec(m.sb.data, m.sb.size, &d, err), 0);
+    assert_int_equal(d.op, CAIRN_WIRE_NODE_REMOVE);
+    assert_int_equal(d.node_id, 7);
+    assert_null(d.node);
+    cairn_wire_request_release(&d);
+    remove_req(&m, "\x00", 1);
+    expect(m.sb.data, m.sb.size, CAIRN_EINVAL, 5, "'node'");
+    remove_req(&m, "\xa1" "7", 2);
+    expect(m.sb.data, m.sb.size, CAIRN_EMALFORMED, 5,
+           "field 'node' must be an unsigned integer");
+    remove_req(&m, "\xff", 1);
+    expect(m.sb.data, m.sb.size, CAIRN_EMALFORMED, 5, "'node'");
+    remove_req(&m, "\x81\xa2id\x07", 5); /* a map, as node.join's */
+    expect(m.sb.data, m.sb.size, CAIRN_EMALFORMED, 5, "'node'");
+    mp_clear(&m);
+    msgpack_pack_map(&m.pk, 2);
+    mp_str(&m, "id");
+    msgpack_pack_uint64(&m.pk, 5);
+    mp_str(&m, "op");
+    mp_str(&m, "node.remove");
+    expect(m.sb.data, m.sb.size, CAIRN_EMALFORMED, 5, "'node' is missing");
+    mp_free(&m);
+}
+
+/* "node" on ops that do not take it (test_fields_an_op_does_not_use
+ * covers every op; these are the near misses). */
+static void test_node_on_other_ops(void **state)
+{
+    struct mp m, v, out;
+    (void)state;
+    mp_init(&m);
+    mp_init(&v);
+    mp_init(&out);
+    good_node(&v);
+    mp_clear(&m);
+    msgpack_pack_map(&m.pk, 2);
+    mp_str(&m, "id");
+    msgpack_pack_uint64(&m.pk, 5);
+    mp_str(&m, "op");
+    mp_str(&m, "cluster.status");
+    map_edit(m.sb.data, m.sb.size, "node", v.sb.data, v.sb.size, &out);
+    expect(out.sb.data, out.sb.size, CAIRN_EMALFORMED, 5,
+           "field 'node' is not used by op 'cluster.status'");
+    mp_clear(&m);
+    msgpack_pack_map(&m.pk, 3);
+    mp_str(&m, "id");
+    msgpack_pack_uint64(&m.pk, 5);
+    mp_str(&m, "op");
+    mp_str(&m, "hello");
+    mp_str(&m, "version");
+    msgpack_pack_uint64(&m.pk, 1);
+    map_edit(m.sb.data, m.sb.size, "node", "\x03", 1, &out);
+    expect(out.sb.data, out.sb.size, CAIRN_EMALFORMED, 5,
+           "field 'node' is not used by op 'hello'");
+    /* And node.join's fields at the top level instead of inside node. */
+    join_req(&m, NULL, NULL, 0);
+    map_edit(m.sb.data, m.sb.size, "client", "\xa1x", 2, &out);
+    expect(out.sb.data, out.sb.size, CAIRN_EMALFORMED, 5,
+           "field 'client' is not used by op 'node.join'");
+    map_edit(m.sb.data, m.sb.size, "bucket", "\xa1x", 2, &out);
+    expect(out.sb.data, out.sb.size, CAIRN_EMALFORMED, 5,
+           "field 'bucket' is not used by op 'node.join'");
+    mp_free(&m);
+    mp_free(&v);
+    mp_free(&out);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -1379,6 +1903,11 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_limit_scan_bounds),
         cmocka_unit_test(test_limit_txn),
         cmocka_unit_test(test_txn_elements),
+        cmocka_unit_test(test_node_join_decode),
+        cmocka_unit_test(test_node_join_structure),
+        cmocka_unit_test(test_node_join_values),
+        cmocka_unit_test(test_node_remove),
+        cmocka_unit_test(test_node_on_other_ops),
     };
     RUN_TESTS("client_wire_request", tests, argc, argv);
 }

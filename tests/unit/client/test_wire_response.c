@@ -12,7 +12,7 @@ static struct cairn_wire_replica reps[2] = {{1, true, 100}, {3, false, 97}};
 static struct cairn_wire_bucket_info info;
 static struct cairn_wire_entry ents[3];
 static struct cairn_wire_str tags[2] = {{"zone:a", 6}, {"rack:r1", 7}};
-static struct cairn_wire_node nodes[2];
+static struct cairn_wire_node nodes[3];
 static struct cairn_wire_bucket_status bstat[2];
 static struct cairn_wire_bucket_status bnames[3];
 
@@ -61,6 +61,13 @@ static void init_data(void)
                                         .client = ws("10.0.0.2:7401"),
                                         .peer = ws("10.0.0.2:7501"),
                                         .cluster = ws("")};
+    /* With an HTTP address and a meta group role (nodes[0] and [1] have
+     * neither: the cluster.status of before they existed). */
+    nodes[2] = (struct cairn_wire_node){
+        .id = 3, .name = ws("n3"), .client = ws("10.0.0.3:7401"),
+        .peer = ws("10.0.0.3:7501"), .n_tags = 1, .tags = tags + 1,
+        .cluster = ws("eu"), .http = ws("10.0.0.3:8080"),
+        .role = ws("standby")};
     memset(bstat, 0, sizeof bstat);
     bstat[0] = (struct cairn_wire_bucket_status){ws("orders"), 2, reps};
     bstat[1] = (struct cairn_wire_bucket_status){ws("empty"), 0, NULL};
@@ -145,10 +152,15 @@ static size_t samples(struct sample *s)
     r->last_rev = 19;
     r = add(s, &n, CAIRN_WIRE_CLUSTER_STATUS);
     r->nodes = nodes;
-    r->n_nodes = 2;
+    r->n_nodes = 3;
     r->buckets = bstat;
     r->n_buckets = 2;
     add(s, &n, CAIRN_WIRE_CLUSTER_STATUS); /* an empty cluster */
+    r = add(s, &n, CAIRN_WIRE_NODE_JOIN);
+    r->role = ws("voter");
+    r = add(s, &n, CAIRN_WIRE_NODE_JOIN);
+    r->role = ws("spare");
+    add(s, &n, CAIRN_WIRE_NODE_REMOVE);
     /* Error responses, with and without their extras. */
     r = add(s, &n, CAIRN_WIRE_PUT);
     r->status = 409;
@@ -339,6 +351,12 @@ static void test_reply_helpers(void **state)
                 rc = cairn_wire_reply_cluster_status(&b2, r->id, r->nodes,
                                                      r->n_nodes, r->buckets,
                                                      r->n_buckets, err);
+                break;
+            case CAIRN_WIRE_NODE_JOIN:
+                rc = cairn_wire_reply_node_join(&b2, r->id, r->role.ptr, err);
+                break;
+            case CAIRN_WIRE_NODE_REMOVE:
+                rc = cairn_wire_reply_node_remove(&b2, r->id, err);
                 break;
             default:
                 rc = cairn_wire_reply_write(&b2, r->id, r->rev, err);
@@ -542,6 +560,7 @@ static void test_check_required_fields(void **state)
         [CAIRN_WIRE_COUNT] = "'count'",
         [CAIRN_WIRE_TXN] = "'rev'",
         [CAIRN_WIRE_CLUSTER_STATUS] = "'nodes'",
+        [CAIRN_WIRE_NODE_JOIN] = "'role'",
     };
     (void)state;
     mp_init(&m);
@@ -582,7 +601,7 @@ static void test_check_buckets_form(void **state)
     r.buckets = bstat;
     r.n_buckets = 2;
     r.nodes = nodes;
-    r.n_nodes = 2;
+    r.n_nodes = 3;
     /* Maps where bucket.list wants names. */
     body = enc(&b, CAIRN_WIRE_CLUSTER_STATUS, &r, &len);
     assert_int_equal(dec(body, len, &d, err), 0);
@@ -871,6 +890,213 @@ static void test_malformed_by_hand(void **state)
     mp_free(&m);
 }
 
+/* ---- node.join, node.remove and cluster.status nodes -------------------- */
+
+/* {id: 1, status: 200, nodes: [<node>]} with node 7's six fields plus the
+ * @n_extra pairs (key, msgpack value) of @extra. */
+static void status_with(struct mp *m, const char *const *extra_keys,
+                        const char *const *extra_vals,
+                        const size_t *extra_lens, uint32_t n_extra)
+{
+    mp_clear(m);
+    msgpack_pack_map(&m->pk, 4);
+    mp_str(m, "id");
+    msgpack_pack_uint64(&m->pk, 1);
+    mp_str(m, "status");
+    msgpack_pack_int(&m->pk, 200);
+    mp_str(m, "buckets");
+    msgpack_pack_array(&m->pk, 0);
+    mp_str(m, "nodes");
+    msgpack_pack_array(&m->pk, 1);
+    msgpack_pack_map(&m->pk, 6 + n_extra);
+    mp_str(m, "id");
+    msgpack_pack_uint64(&m->pk, 7);
+    mp_str(m, "name");
+    mp_str(m, "n7");
+    mp_str(m, "client");
+    mp_str(m, "10.0.0.7:7401");
+    mp_str(m, "peer");
+    mp_str(m, "10.0.0.7:7501");
+    mp_str(m, "tags");
+    msgpack_pack_array(&m->pk, 0);
+    mp_str(m, "cluster");
+    mp_str(m, "eu");
+    for (uint32_t i = 0; i < n_extra; i++) {
+        mp_str(m, extra_keys[i]);
+        msgpack_sbuffer_write(&m->sb, extra_vals[i], extra_lens[i]);
+    }
+}
+
+static void test_cluster_status_http_and_role(void **state)
+{
+    static const char *const keys[] = {"http", "role"};
+    struct cairn_wire_buf b;
+    struct cairn_wire_response r, d;
+    struct cairn_wire_node nd[2];
+    struct mp m, old;
+    char err[CAIRN_ERRMSG_SIZE];
+    const uint8_t *body;
+    size_t len;
+    (void)state;
+    init_data();
+    cairn_wire_buf_init(&b);
+    mp_init(&m);
+    mp_init(&old);
+    /* Without http and role (an older server): accepted, left empty. */
+    status_with(&m, NULL, NULL, NULL, 0);
+    assert_int_equal(dec(m.sb.data, m.sb.size, &d, err), 0);
+    assert_int_equal(cairn_wire_response_check(&d, CAIRN_WIRE_CLUSTER_STATUS,
+                                               err),
+                     0);
+    assert_int_equal(d.nodes[0].id, 7);
+    assert_int_equal(d.nodes[0].http.len, 0);
+    assert_int_equal(d.nodes[0].role.len, 0);
+    cairn_wire_response_release(&d);
+    /* With them. */
+    {
+        const char *vals[] = {"\xa4h:80", "\xa5voter"};
+        size_t lens[] = {5, 6};
+        status_with(&m, keys, vals, lens, 2);
+        assert_int_equal(dec(m.sb.data, m.sb.size, &d, err), 0);
+        assert_true(bytes_eq(d.nodes[0].http.ptr, d.nodes[0].http.len,
+                             S("h:80")));
+        assert_true(bytes_eq(d.nodes[0].role.ptr, d.nodes[0].role.len,
+                             S("voter")));
+        cairn_wire_response_release(&d);
+    }
+    /* Checked for type when present; never repeated. */
+    for (int k = 0; k < 2; k++) {
+        static const struct {
+            const char *val;
+            size_t len;
+        } wrong[] = {{"\x05", 1}, {"\xc4\x01x", 3}, {"\xc0", 1},
+                     {"\x90", 1}, {"\x80", 1}};
+        char part[48];
+        snprintf(part, sizeof part, "field '%s'", keys[k]);
+        for (size_t w = 0; w < sizeof wrong / sizeof wrong[0]; w++) {
+            status_with(&m, &keys[k], &wrong[w].val, &wrong[w].len, 1);
+            expect_proto(m.sb.data, m.sb.size, part);
+        }
+        {
+            const char *twice_keys[] = {keys[k], keys[k]};
+            const char *vals[] = {"\xa1x", "\xa1x"};
+            size_t lens[] = {2, 2};
+            status_with(&m, twice_keys, vals, lens, 2);
+            expect_proto(m.sb.data, m.sb.size, part);
+        }
+    }
+    /* The encoder writes them only when non-empty, so a node without them
+     * has exactly the bytes of the cluster.status of before. */
+    memset(nd, 0, sizeof nd);
+    nd[0] = (struct cairn_wire_node){.id = 7, .name = ws("n7"),
+                                     .client = ws("10.0.0.7:7401"),
+                                     .peer = ws("10.0.0.7:7501"),
+                                     .cluster = ws("eu"), .http = ws(""),
+                                     .role = ws("")};
+    memset(&r, 0, sizeof r);
+    r.id = 1;
+    r.status = 200;
+    r.nodes = nd;
+    r.n_nodes = 1;
+    body = enc(&b, CAIRN_WIRE_CLUSTER_STATUS, &r, &len);
+    status_with(&old, NULL, NULL, NULL, 0);
+    /* Same fields in the encoder's order: id, status, nodes, buckets. */
+    assert_true(map_edit(old.sb.data, old.sb.size, "buckets", NULL, 0, &m));
+    assert_false(map_edit(m.sb.data, m.sb.size, "buckets", "\x90", 1, &old));
+    assert_int_equal(len, old.sb.size);
+    assert_memory_equal(body, old.sb.data, len);
+    /* And with both set, both are there after a round trip. */
+    nd[0].http = ws("10.0.0.7:8080");
+    nd[0].role = ws("voter");
+    body = enc(&b, CAIRN_WIRE_CLUSTER_STATUS, &r, &len);
+    assert_int_equal(dec(body, len, &d, err), 0);
+    assert_node_equal(&nd[0], &d.nodes[0], true);
+    cairn_wire_response_release(&d);
+    /* A node counting tags it does not have cannot be encoded. */
+    nd[0].n_tags = 1;
+    assert_int_equal(cairn_wire_reply_cluster_status(&b, 1, nd, 1, NULL, 0,
+                                                     err),
+                     CAIRN_EINVAL);
+    mp_free(&m);
+    mp_free(&old);
+    cairn_wire_buf_close(&b);
+}
+
+static void test_node_join_and_remove_replies(void **state)
+{
+    struct cairn_wire_buf b;
+    struct cairn_wire_response d;
+    struct mp m;
+    char err[CAIRN_ERRMSG_SIZE], names[4][32];
+    const uint8_t *body;
+    size_t len;
+    (void)state;
+    cairn_wire_buf_init(&b);
+    mp_init(&m);
+    /* node.join: 200 with a role. */
+    assert_int_equal(cairn_wire_reply_node_join(&b, 8, "standby", err), 0);
+    body = one_body(&b, &len);
+    assert_int_equal(map_names(body, len, names, 4), 3);
+    assert_string_equal(names[2], "role");
+    assert_int_equal(dec(body, len, &d, err), 0);
+    assert_int_equal(d.id, 8);
+    assert_int_equal(d.status, 200);
+    assert_true(d.has & CAIRN_WIRE_RES_ROLE);
+    assert_true(bytes_eq(d.role.ptr, d.role.len, S("standby")));
+    assert_int_equal(cairn_wire_response_check(&d, CAIRN_WIRE_NODE_JOIN, err),
+                     0);
+    cairn_wire_response_release(&d);
+    /* No role: refused, nothing appended. */
+    cairn_wire_buf_reset(&b);
+    assert_int_equal(cairn_wire_reply_node_join(&b, 8, NULL, err),
+                     CAIRN_EINVAL);
+    assert_int_equal(b.len, 0);
+    /* node.remove: 200 and nothing else. */
+    assert_int_equal(cairn_wire_reply_node_remove(&b, 9, err), 0);
+    body = one_body(&b, &len);
+    assert_int_equal(map_names(body, len, names, 4), 2);
+    assert_int_equal(dec(body, len, &d, err), 0);
+    assert_int_equal(d.id, 9);
+    assert_int_equal(cairn_wire_response_check(&d, CAIRN_WIRE_NODE_REMOVE,
+                                               err),
+                     0);
+    /* ... which is not a node.join response: it lacks the role. */
+    assert_int_equal(cairn_wire_response_check(&d, CAIRN_WIRE_NODE_JOIN, err),
+                     CAIRN_EPROTO);
+    assert_msg_has(err, "'role'");
+    assert_msg_has(err, "node.join");
+    cairn_wire_response_release(&d);
+    /* A role that is not a string. */
+    msgpack_pack_map(&m.pk, 3);
+    mp_str(&m, "id");
+    msgpack_pack_uint64(&m.pk, 1);
+    mp_str(&m, "status");
+    msgpack_pack_int(&m.pk, 200);
+    mp_str(&m, "role");
+    msgpack_pack_uint64(&m.pk, 1);
+    expect_proto(m.sb.data, m.sb.size, "'role'");
+    /* The 421 a node that does not lead the meta group answers. */
+    {
+        struct cairn_wire_error_extra x = {.leader = "10.0.0.1:7401"};
+        cairn_wire_buf_reset(&b);
+        assert_int_equal(cairn_wire_reply_error(&b, 4, CAIRN_ENOTLEADER,
+                                                "node.join: not the meta "
+                                                "leader",
+                                                &x, err),
+                         0);
+        body = one_body(&b, &len);
+        assert_int_equal(dec(body, len, &d, err), 0);
+        assert_int_equal(d.status, 421);
+        assert_true(bytes_eq(d.leader.ptr, d.leader.len, S("10.0.0.1:7401")));
+        assert_int_equal(cairn_wire_response_check(&d, CAIRN_WIRE_NODE_JOIN,
+                                                   err),
+                         0);
+        cairn_wire_response_release(&d);
+    }
+    mp_free(&m);
+    cairn_wire_buf_close(&b);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -886,6 +1112,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_nil_anywhere),
         cmocka_unit_test(test_nested_unknown_fields_skipped),
         cmocka_unit_test(test_malformed_by_hand),
+        cmocka_unit_test(test_cluster_status_http_and_role),
+        cmocka_unit_test(test_node_join_and_remove_replies),
     };
     RUN_TESTS("client_wire_response", tests, argc, argv);
 }
