@@ -146,7 +146,9 @@ struct consensus_member {
  * Start this node's replica of group @group_id, which replicates bucket
  * @bucket (it must exist in the node's storage) over @members (1..5, this
  * node among them; copied). A group whose log directory is new is
- * bootstrapped with @members; one that has a log resumes from it.
+ * bootstrapped with @members; one that has a log resumes from it. With
+ * @n 0 a new replica starts with no configuration at all and waits for
+ * a leader to add it (consensus_group_add() on the leader's side).
  * On success *out is valid until consensus_group_stop()'s callback.
  * Errors: CAIRN_EINVAL (members, bucket), CAIRN_EEXIST (group already
  * running), CAIRN_EIO (log directory, raft start), CAIRN_ENOMEM.
@@ -202,6 +204,52 @@ uint64_t consensus_group_applied(consensus_group *g);
 
 /* The bucket the group replicates. */
 const char *consensus_group_bucket(const consensus_group *g);
+
+/* Call @cb (may be NULL: none) after this replica applied an entry that
+ * changed its bucket, or installed a snapshot. It runs inside raft's apply:
+ * it must not start or stop groups itself (schedule that on the loop). */
+void consensus_group_on_apply(consensus_group *g, void (*cb)(void *data),
+                              void *data);
+
+/* Roles in a group's configuration (Raft's voter, standby and spare). */
+enum consensus_role {
+    CONSENSUS_VOTER = 1,   /* votes and counts for the quorum */
+    CONSENSUS_STANDBY = 2, /* replicates the log, does not vote */
+    CONSENSUS_SPARE = 3,   /* in the configuration only */
+};
+
+/* The name of @role ("voter", "standby", "spare"), or "unknown". */
+const char *consensus_role_name(int role);
+
+struct consensus_member_info {
+    uint64_t id;
+    char address[CONSENSUS_ADDRESS_MAX + 1];
+    int role; /* enum consensus_role */
+};
+
+/* Copy up to @max members of the group's latest configuration, as this
+ * replica knows it, into @out; returns how many there are in all. */
+unsigned consensus_group_members(consensus_group *g,
+                                 struct consensus_member_info *out,
+                                 unsigned max);
+
+/*
+ * On the leader: make node @id (peer @address) a member with @role. A node
+ * not in the configuration is added first; raft then catches it up before
+ * it becomes a voter or standby. @cb fires once (never from within this
+ * call) with 0, CAIRN_ENOTLEADER or CAIRN_EUNAVAILABLE. Errors (then @cb
+ * never fires): CAIRN_ENOTLEADER, CAIRN_EBUSY (a configuration change is
+ * under way), CAIRN_EINVAL (bad role or address), CAIRN_ENOMEM.
+ */
+int consensus_group_add(consensus_group *g, uint64_t id, const char *address,
+                        int role, consensus_read_cb cb, void *data,
+                        char *errmsg);
+
+/* On the leader: remove node @id from the configuration. Same callback
+ * and errors as consensus_group_add(), plus CAIRN_ENOTFOUND (not a
+ * member). */
+int consensus_group_remove(consensus_group *g, uint64_t id,
+                           consensus_read_cb cb, void *data, char *errmsg);
 
 /*
  * Hand leadership to another voter (the most up to date one) before this

@@ -94,6 +94,9 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf,
     if ((rc = storage_write_commit(t, f->errmsg)) != 0) {
         return RAFT_IOERR;
     }
+    if (f->on_apply != NULL && !skipped) {
+        f->on_apply(f->on_apply_data);
+    }
     return 0;
 }
 
@@ -140,6 +143,9 @@ static int fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
         return rc == CAIRN_ENOMEM ? RAFT_NOMEM : RAFT_CORRUPT;
     }
     raft_free(buf->base);
+    if (f->on_apply != NULL) {
+        f->on_apply(f->on_apply_data);
+    }
     return 0;
 }
 

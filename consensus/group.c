@@ -64,6 +64,20 @@ struct barrier {
     struct reader *readers;
 };
 
+/*
+ * struct raft_transfer embeds the raft_io_send of its TimeoutNow message.
+ * When the target is unreachable that send waits in raft_uv's queue after
+ * the transfer's callback, until raft_uv closes and cancels it: the memory
+ * must live until the group is freed, so transfers stay on g->transfers.
+ */
+struct transfer {
+    struct raft_transfer req;
+    struct transfer *next; /* in g->transfers */
+    consensus_group *g;
+    consensus_read_cb cb;
+    void *data;
+};
+
 struct consensus_group {
     consensus *c;
     consensus_group *next; /* in c->groups */
@@ -86,6 +100,7 @@ struct consensus_group {
     bool stopping;
     void (*stop_cb)(void *data);
     void *stop_data;
+    struct transfer *transfers; /* freed with the group (see transfer) */
 };
 
 struct consensus {
@@ -308,6 +323,11 @@ static void maybe_free_group(consensus_group *g)
     }
     consensus__transport_close(&g->transport);
     consensus__fsm_close(&g->fsm);
+    while (g->transfers != NULL) {
+        struct transfer *t = g->transfers;
+        g->transfers = t->next;
+        free(t);
+    }
     unlink_group(g);
     cb = g->stop_cb;
     data = g->stop_data;
@@ -394,14 +414,17 @@ int consensus_group_start(consensus *c, uint64_t group_id, const char *bucket,
         return fail(errmsg, CAIRN_EINVAL, "group %llu: consensus is closing",
                     (unsigned long long)group_id);
     }
-    if (n == 0 || n > CAIRN_REPLICAS_MAX) {
-        return fail(errmsg, CAIRN_EINVAL, "group %llu: %u members (1..%d)",
+    if (n > CAIRN_REPLICAS_MAX) {
+        return fail(errmsg, CAIRN_EINVAL, "group %llu: %u members (0..%d)",
                     (unsigned long long)group_id, n, CAIRN_REPLICAS_MAX);
     }
     for (unsigned i = 0; i < n; i++) {
         if (members[i].id == c->id) {
             self = members[i].address;
         }
+    }
+    if (n == 0) {
+        self = consensus_peer_address(c); /* waits to be added */
     }
     if (self == NULL) {
         return fail(errmsg, CAIRN_EINVAL,
@@ -469,6 +492,12 @@ int consensus_group_start(consensus *c, uint64_t group_id, const char *bucket,
     raft_set_snapshot_threshold(&g->raft, c->snapshot_threshold);
     raft_set_snapshot_trailing(&g->raft, c->snapshot_trailing);
     raft_set_pre_vote(&g->raft, true);
+    /* A snapshot sent to a peer that died before reading it is only
+     * resent after this timeout (30 s by default): long enough for a big
+     * snapshot on a slow link, short enough that a restarted replica
+     * catches up soon. */
+    raft_set_install_snapshot_timeout(
+        &g->raft, c->election_ms * 10 > 5000 ? c->election_ms * 10 : 5000);
 
     bool resumed = false;
     raft_configuration_init(&conf);
@@ -476,7 +505,9 @@ int consensus_group_start(consensus *c, uint64_t group_id, const char *bucket,
         rc = raft_configuration_add(&conf, members[i].id, members[i].address,
                                     RAFT_VOTER);
     }
-    if (rc == 0) {
+    if (rc == 0 && n == 0) {
+        resumed = true; /* nothing to bootstrap: a leader adds us */
+    } else if (rc == 0) {
         rc = raft_bootstrap(&g->raft, &conf);
         if (rc == RAFT_CANTBOOTSTRAP) {
             rc = 0; /* the group has a log already: resume from it */
@@ -705,12 +736,6 @@ int consensus_group_read_barrier(consensus_group *g, consensus_read_cb cb,
  * Leadership transfer
  * ---------------------------------------------------------------------- */
 
-struct transfer {
-    struct raft_transfer req;
-    consensus_group *g;
-    consensus_read_cb cb;
-    void *data;
-};
 
 static void transfer_cb(struct raft_transfer *req)
 {
@@ -722,7 +747,6 @@ static void transfer_cb(struct raft_transfer *req)
     /* raft reports completion, not success: a transfer succeeded when
      * another voter leads. */
     t->cb(t->data, id != 0 && id != g->c->id ? 0 : CAIRN_EUNAVAILABLE);
-    free(t);
 }
 
 int consensus_group_transfer(consensus_group *g, consensus_read_cb cb,
@@ -744,7 +768,10 @@ int consensus_group_transfer(consensus_group *g, consensus_read_cb cb,
     t->data = data;
     t->req.data = t;
     rc = raft_transfer(&g->raft, &t->req, 0, transfer_cb);
-    if (rc != 0) {
+    if (rc == 0) {
+        t->next = g->transfers;
+        g->transfers = t;
+    } else {
         free(t);
         return fail(errmsg, rc == RAFT_NOTLEADER ? CAIRN_ENOTLEADER : CAIRN_EBUSY,
                     "bucket '%s': transfer: %s", g->fsm.bucket,
@@ -783,4 +810,176 @@ uint64_t consensus_group_applied(consensus_group *g)
 const char *consensus_group_bucket(const consensus_group *g)
 {
     return g->fsm.bucket;
+}
+
+void consensus_group_on_apply(consensus_group *g, void (*cb)(void *data),
+                              void *data)
+{
+    g->fsm.on_apply = cb;
+    g->fsm.on_apply_data = data;
+}
+
+/* ------------------------------------------------------------------------
+ * Membership
+ * ---------------------------------------------------------------------- */
+
+const char *consensus_role_name(int role)
+{
+    switch (role) {
+    case CONSENSUS_VOTER:
+        return "voter";
+    case CONSENSUS_STANDBY:
+        return "standby";
+    case CONSENSUS_SPARE:
+        return "spare";
+    default:
+        return "unknown";
+    }
+}
+
+static int role_from_raft(int role)
+{
+    return role == RAFT_VOTER     ? CONSENSUS_VOTER
+           : role == RAFT_STANDBY ? CONSENSUS_STANDBY
+                                  : CONSENSUS_SPARE;
+}
+
+unsigned consensus_group_members(consensus_group *g,
+                                 struct consensus_member_info *out,
+                                 unsigned max)
+{
+    const struct raft_configuration *conf = &g->raft.configuration;
+    for (unsigned i = 0; i < conf->n && i < max; i++) {
+        out[i].id = conf->servers[i].id;
+        snprintf(out[i].address, sizeof out[i].address, "%s",
+                 conf->servers[i].address);
+        out[i].role = role_from_raft(conf->servers[i].role);
+    }
+    return conf->n;
+}
+
+struct change {
+    struct raft_change req;
+    consensus_group *g;
+    uint64_t id;
+    int role; /* raft role to assign after the add; -1: none */
+    consensus_read_cb cb;
+    void *data;
+};
+
+static int change_status(int rc)
+{
+    return rc == RAFT_NOTLEADER || rc == RAFT_LEADERSHIPLOST
+               ? CAIRN_ENOTLEADER
+               : CAIRN_EUNAVAILABLE;
+}
+
+static void change_cb(struct raft_change *req, int status)
+{
+    struct change *ch = req->data;
+    consensus_group *g = ch->g;
+    int rc;
+    if (status == 0 && ch->role >= 0 && !g->stopping) {
+        int role = ch->role;
+        ch->role = -1;
+        rc = raft_assign(&g->raft, &ch->req, ch->id, role, change_cb);
+        if (rc == 0) {
+            return;
+        }
+        status = rc;
+    }
+    if (status != 0) {
+        logf_(g->c, 2, g->fsm.bucket, "configuration change for node %llu: %s",
+              (unsigned long long)ch->id, raft_strerror(status));
+    }
+    ch->cb(ch->data, status == 0 ? 0 : change_status(status));
+    free(ch);
+}
+
+static int change_start_error(consensus_group *g, int rc, char *errmsg)
+{
+    return fail(errmsg,
+                rc == RAFT_NOTLEADER  ? CAIRN_ENOTLEADER
+                : rc == RAFT_NOMEM    ? CAIRN_ENOMEM
+                : rc == RAFT_CANTCHANGE ? CAIRN_EBUSY
+                : rc == RAFT_BADID    ? CAIRN_ENOTFOUND
+                                      : CAIRN_EINVAL,
+                "bucket '%s': configuration change: %s", g->fsm.bucket,
+                raft_strerror(rc));
+}
+
+int consensus_group_add(consensus_group *g, uint64_t id, const char *address,
+                        int role, consensus_read_cb cb, void *data,
+                        char *errmsg)
+{
+    const struct raft_server *srv;
+    struct change *ch;
+    int raft_role, rc;
+    if (g->stopping || raft_state(&g->raft) != RAFT_LEADER) {
+        return fail(errmsg, CAIRN_ENOTLEADER,
+                    "bucket '%s': this node is not the leader",
+                    g->fsm.bucket);
+    }
+    if (role != CONSENSUS_VOTER && role != CONSENSUS_STANDBY &&
+        role != CONSENSUS_SPARE) {
+        return fail(errmsg, CAIRN_EINVAL, "bad role %d", role);
+    }
+    raft_role = role == CONSENSUS_VOTER     ? RAFT_VOTER
+                : role == CONSENSUS_STANDBY ? RAFT_STANDBY
+                                            : RAFT_SPARE;
+    ch = calloc(1, sizeof *ch);
+    if (ch == NULL) {
+        return fail(errmsg, CAIRN_ENOMEM, "add: out of memory");
+    }
+    ch->g = g;
+    ch->id = id;
+    ch->cb = cb;
+    ch->data = data;
+    ch->req.data = ch;
+    srv = NULL;
+    for (unsigned i = 0; i < g->raft.configuration.n; i++) {
+        if (g->raft.configuration.servers[i].id == id) {
+            srv = &g->raft.configuration.servers[i];
+        }
+    }
+    if (srv == NULL) {
+        ch->role = raft_role == RAFT_SPARE ? -1 : raft_role;
+        rc = raft_add(&g->raft, &ch->req, id, address, change_cb);
+    } else {
+        ch->role = -1;
+        rc = raft_assign(&g->raft, &ch->req, id, raft_role, change_cb);
+    }
+    if (rc != 0) {
+        free(ch);
+        return change_start_error(g, rc, errmsg);
+    }
+    return 0;
+}
+
+int consensus_group_remove(consensus_group *g, uint64_t id,
+                           consensus_read_cb cb, void *data, char *errmsg)
+{
+    struct change *ch;
+    int rc;
+    if (g->stopping || raft_state(&g->raft) != RAFT_LEADER) {
+        return fail(errmsg, CAIRN_ENOTLEADER,
+                    "bucket '%s': this node is not the leader",
+                    g->fsm.bucket);
+    }
+    ch = calloc(1, sizeof *ch);
+    if (ch == NULL) {
+        return fail(errmsg, CAIRN_ENOMEM, "remove: out of memory");
+    }
+    ch->g = g;
+    ch->id = id;
+    ch->role = -1;
+    ch->cb = cb;
+    ch->data = data;
+    ch->req.data = ch;
+    rc = raft_remove(&g->raft, &ch->req, id, change_cb);
+    if (rc != 0) {
+        free(ch);
+        return change_start_error(g, rc, errmsg);
+    }
+    return 0;
 }

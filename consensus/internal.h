@@ -26,6 +26,8 @@ struct consensus_fsm {
     struct storage_result *slots; /* grown to the largest batch seen */
     unsigned n_slots;
     char errmsg[CAIRN_ERRMSG_SIZE]; /* the last environment failure */
+    void (*on_apply)(void *data);   /* after each entry or restore */
+    void *on_apply_data;
 };
 
 /* Initialise @f for bucket @bucket of @s (both borrowed; they outlive @f).

@@ -7,41 +7,34 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
-#include "consensus.h"
-#include "log.h"
-#include "node.h"
-#include "storage.h"
+#include "internal.h"
 
 #define IDENTITY_FORMAT "cairn-node 1\nid %llu\ncluster %s\n"
 #define LEADER_POLL_MS 200
 
-struct node {
-    uv_loop_t *loop;
-    struct node_config cfg;
-    int lock_fd;
-    storage *s;
-    consensus *c;
-    consensus_group *meta;
-    uint64_t meta_leader; /* last leader id logged */
-    uv_timer_t poll;      /* watches leadership, bounds the stop */
-    bool stopping;
-    unsigned transfers; /* leadership transfers still running */
-    void (*stop_cb)(void *data);
-    void *stop_data;
-};
 
-static int fail(char *errmsg, int code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
 
-static int fail(char *errmsg, int code, const char *fmt, ...)
+int node_fail(char *errmsg, int code, const char *fmt, ...)
 {
     va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(errmsg, CAIRN_ERRMSG_SIZE, fmt, ap);
-    va_end(ap);
+    if (errmsg != NULL) {
+        va_start(ap, fmt);
+        vsnprintf(errmsg, CAIRN_ERRMSG_SIZE, fmt, ap);
+        va_end(ap);
+    }
     return code;
+}
+
+#define fail node_fail
+
+uint64_t node_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 static void consensus_log(void *data, int level, const char *group,
@@ -116,15 +109,11 @@ static int check_identity(node *n, bool *fresh, char *errmsg)
     if (errno != ENOENT) {
         return fail(errmsg, CAIRN_EIO, "read '%s': %s", path, strerror(errno));
     }
-    if (n->cfg.bootstrap == NODE_BOOTSTRAP_JOIN) {
-        return fail(errmsg, CAIRN_EINVAL,
-                    "--join: joining a running cluster is not supported by "
-                    "this version; start every voter with --initial-cluster");
-    }
-    if (n->cfg.bootstrap != NODE_BOOTSTRAP_INITIAL) {
+    if (n->cfg.bootstrap == NODE_BOOTSTRAP_NONE) {
         return fail(errmsg, CAIRN_EINVAL,
                     "--data-dir: '%s' holds no node yet: give "
-                    "--initial-cluster to bootstrap one",
+                    "--initial-cluster to bootstrap a cluster or --join to "
+                    "join a running one",
                     n->cfg.data_dir);
     }
     f = fopen(path, "w");
@@ -185,6 +174,7 @@ static void poll_cb(uv_timer_t *t)
         }
         n->meta_leader = leader;
     }
+    meta_tick(n);
 }
 
 int node_start(uv_loop_t *loop, const struct node_config *cfg, node **out,
@@ -206,13 +196,23 @@ int node_start(uv_loop_t *loop, const struct node_config *cfg, node **out,
     n->loop = loop;
     n->cfg = *cfg;
     n->lock_fd = -1;
+    snprintf(n->join_target, sizeof n->join_target, "%s", cfg->join.text);
+    /* The address other nodes and clients dial: a wildcard listener is
+     * advertised at the peer address's host. */
+    snprintf(n->client_address, sizeof n->client_address, "%s:%u",
+             strcmp(cfg->client_listen.host, "0.0.0.0") == 0
+                 ? cfg->peer_listen.host
+                 : cfg->client_listen.host,
+             (unsigned)cfg->client_listen.port);
     if ((rc = make_dir(cfg->data_dir, errmsg)) != 0 ||
         (rc = take_lock(n, errmsg)) != 0 ||
         (rc = check_identity(n, &fresh, errmsg)) != 0) {
         goto err;
     }
     if (path_join(dir, sizeof dir, cfg->data_dir, "storage") != 0 ||
-        path_join(raft_dir, sizeof raft_dir, cfg->data_dir, "raft") != 0) {
+        path_join(raft_dir, sizeof raft_dir, cfg->data_dir, "raft") != 0 ||
+        path_join(n->raft_dir, sizeof n->raft_dir, cfg->data_dir, "raft") !=
+            0) {
         rc = fail(errmsg, CAIRN_EINVAL, "--data-dir: path too long");
         goto err;
     }
@@ -236,9 +236,12 @@ int node_start(uv_loop_t *loop, const struct node_config *cfg, node **out,
     if ((rc = consensus_create(loop, &o, &n->c, errmsg)) != 0) {
         goto err;
     }
-    /* A fresh node bootstraps the voters; a known one resumes its log and
-     * needs only its own address. */
-    if (fresh) {
+    /* A fresh node bootstraps the voters, or, joining, starts empty and
+     * waits to be added; a known one resumes its log and needs only its
+     * own address. */
+    if (fresh && cfg->bootstrap == NODE_BOOTSTRAP_JOIN) {
+        n_members = 0;
+    } else if (fresh) {
         for (uint32_t i = 0; i < cfg->n_initial; i++) {
             members[i].id = cfg->initial_cluster[i].id;
             snprintf(members[i].address, sizeof members[i].address, "%s",
@@ -258,6 +261,14 @@ int node_start(uv_loop_t *loop, const struct node_config *cfg, node **out,
     }
     uv_timer_init(loop, &n->poll);
     n->poll.data = n;
+    uv_timer_init(loop, &n->reconcile);
+    n->reconcile.data = n;
+    meta_attach(n);
+    if ((rc = server_start(n, errmsg)) != 0) {
+        node_stop(n, NULL, NULL);
+        uv_run(loop, UV_RUN_DEFAULT);
+        return rc;
+    }
     uv_timer_start(&n->poll, poll_cb, LEADER_POLL_MS, LEADER_POLL_MS);
     LOG_INFO("node", NULL,
              "started id=%llu name=%s cluster=%s peer=%s data=%s fresh=%s",
@@ -283,13 +294,22 @@ err:
 
 /* ------------------------------------------------------------------------
  * Stopping
+ *
+ * Leadership of every group this node leads is handed over first. Then the
+ * client server, the bucket groups, the meta group and the timers close
+ * together; the node is freed when the last of them is done.
  * ---------------------------------------------------------------------- */
 
-static void consensus_closed(void *data)
+void node_part_done(node *n)
 {
-    node *n = data;
-    void (*cb)(void *) = n->stop_cb;
-    void *cb_data = n->stop_data;
+    void (*cb)(void *);
+    void *cb_data;
+    if (--n->parts_open > 0 || !n->finishing) {
+        return;
+    }
+    cb = n->stop_cb;
+    cb_data = n->stop_data;
+    catalog_release(&n->cat);
     storage_close(n->s);
     close(n->lock_fd);
     LOG_INFO("node", NULL, "stopped");
@@ -299,31 +319,68 @@ static void consensus_closed(void *data)
     }
 }
 
-static void poll_closed(uv_handle_t *h)
+static void consensus_closed(void *data)
 {
-    node *n = h->data;
-    consensus_close(n->c, consensus_closed, n);
+    node_part_done(data);
+}
+
+static void server_stopped(node *n)
+{
+    node_part_done(n);
+}
+
+static void buckets_stopped(node *n)
+{
+    (void)n; /* consensus_close waits for the groups too */
+}
+
+static void timer_closed(uv_handle_t *h)
+{
+    node_part_done(h->data);
 }
 
 static void finish_stop(node *n)
 {
+    n->finishing = true;
+    n->parts_open += 4; /* server, consensus, two timers */
+    meta_stop_buckets(n, buckets_stopped);
     n->meta = NULL;
-    uv_close((uv_handle_t *)&n->poll, poll_closed);
+    server_stop(n, server_stopped);
+    consensus_close(n->c, consensus_closed, n);
+    uv_close((uv_handle_t *)&n->poll, timer_closed);
+    uv_close((uv_handle_t *)&n->reconcile, timer_closed);
 }
 
 static void transfer_done(void *data, int status)
 {
-    node *n = data;
-    LOG_INFO("node", NODE_META_BUCKET, "leadership transfer %s",
+    struct transfer_ctx *t = data;
+    node *n = t->n;
+    LOG_INFO("node", t->bucket, "leadership transfer %s",
              status == 0 ? "done" : "did not complete");
+    free(t);
     if (--n->transfers == 0) {
         finish_stop(n);
     }
 }
 
-void node_stop(node *n, void (*cb)(void *data), void *data)
+static void transfer_one(node *n, consensus_group *g)
 {
     char err[CAIRN_ERRMSG_SIZE];
+    struct transfer_ctx *t;
+    if (!consensus_group_is_leader(g) || (t = malloc(sizeof *t)) == NULL) {
+        return;
+    }
+    t->n = n;
+    snprintf(t->bucket, sizeof t->bucket, "%s", consensus_group_bucket(g));
+    if (consensus_group_transfer(g, transfer_done, t, err) == 0) {
+        n->transfers++;
+    } else {
+        free(t);
+    }
+}
+
+void node_stop(node *n, void (*cb)(void *data), void *data)
+{
     if (n->stopping) {
         return;
     }
@@ -331,11 +388,19 @@ void node_stop(node *n, void (*cb)(void *data), void *data)
     n->stop_cb = cb;
     n->stop_data = data;
     uv_timer_stop(&n->poll);
+    uv_timer_stop(&n->reconcile);
+    meta_close(n);
     LOG_INFO("node", NULL, "stopping");
-    if (consensus_group_is_leader(n->meta) &&
-        consensus_group_transfer(n->meta, transfer_done, n, err) == 0) {
-        n->transfers++;
-        return;
+    /* Hold a count while starting transfers so none finishes the stop
+     * before all have started. */
+    n->transfers = 1;
+    transfer_one(n, n->meta);
+    for (struct bucket_rt *b = n->buckets; b != NULL; b = b->next) {
+        if (!b->stopping) {
+            transfer_one(n, b->g);
+        }
     }
-    finish_stop(n);
+    if (--n->transfers == 0) {
+        finish_stop(n);
+    }
 }

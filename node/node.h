@@ -6,7 +6,10 @@
  * node_start() opens the node's data directory, takes its lock, opens the
  * storage and the consensus layer (the peer port every Raft group shares),
  * and starts the meta group, the Raft group over the cluster's voters whose
- * replicated bucket "_cluster" holds the catalog. The data directory holds:
+ * replicated bucket "_cluster" holds the catalog, the bucket groups the
+ * catalog places on this node, and the client protocol server
+ * (docs/protocol.md); docs/cairnd.md describes what the node does. The
+ * data directory holds:
  *
  *   LOCK       an flock held while the node runs (one process per dir)
  *   IDENTITY   "cairn-node 1\nid <id>\ncluster <name>\n", written once:
@@ -16,9 +19,9 @@
  *
  * Caveats
  * -------
- * - A new data directory needs --initial-cluster; --join is refused until
- *   joining is implemented. An existing one resumes from its own state, and
- *   its --initial-cluster is ignored.
+ * - A new data directory needs --initial-cluster (bootstrap) or --join
+ *   (ask a running node to add this one). An existing one resumes from its
+ *   own state, and both flags are ignored.
  * - Bucket names starting with '_' are reserved for the node's own buckets.
  */
 #ifndef CAIRN_NODE_H

@@ -5,46 +5,10 @@
 # before writing anything; a second process on a data directory is refused.
 # Every node started here is reaped on exit, whatever happens.
 # Usage: test_cairnd.sh PATH/TO/cairnd
-set -euo pipefail
-
 cairnd=$1
-work=$(mktemp -d "${TMPDIR:-/tmp}/cairn-cluster-XXXXXX")
-base=$((20000 + RANDOM % 30000))
-declare -A pids=()
+. "$(dirname "$0")/lib.sh"
 
-cleanup() {
-    local rc=$?
-    for id in "${!pids[@]}"; do
-        kill -KILL "${pids[$id]}" 2>/dev/null || true
-        wait "${pids[$id]}" 2>/dev/null || true
-    done
-    if [ $rc -ne 0 ]; then
-        echo "--- node logs (kept in $work)"
-        tail -n 20 "$work"/n*.log 2>/dev/null || true
-    else
-        rm -rf "$work"
-    fi
-}
-trap cleanup EXIT
-
-fail() {
-    echo "FAIL: $*"
-    exit 1
-}
-
-peer() { echo "127.0.0.1:$((base + 100 + $1))"; }
-initial="1=$(peer 1),2=$(peer 2),3=$(peer 3)"
-
-start() { # id [extra flags...]
-    local id=$1
-    shift
-    "$cairnd" --id "$id" --data-dir "$work/n$id" --peer-listen "$(peer "$id")" \
-        --client-listen "127.0.0.1:$((base + id))" \
-        --http-listen "127.0.0.1:$((base + 200 + id))" \
-        --election-timeout-ms 600 --heartbeat-ms 60 "$@" \
-        >>"$work/n$id.log" 2>&1 &
-    pids[$id]=$!
-}
+initial=$(initial_of 1 2 3)
 
 # wait_for FILE PATTERN [SECONDS]: until a line matching PATTERN appears.
 wait_for() {
@@ -57,14 +21,6 @@ wait_for() {
 
 # The id every running node names as meta leader in its latest log line.
 leader_of() { grep 'leader elected' "$work/n$1.log" | tail -n 1 | sed 's/.* leader=\([0-9]*\).*/\1/'; }
-
-stop() { # id signal: stop and reap, return the exit code
-    local id=$1 rc=0
-    kill "-$2" "${pids[$id]}"
-    wait "${pids[$id]}" || rc=$?
-    unset "pids[$id]"
-    return $rc
-}
 
 echo "1. three nodes bootstrap the meta group"
 for id in 1 2 3; do start "$id" --initial-cluster "$initial"; done
@@ -93,9 +49,9 @@ wait_for "$work/n$leader.log" 'fresh=no'
 echo "4. SIGKILL a follower, restart it: it resumes"
 victim=${others[1]}
 stop "$victim" KILL || true
+n_before=$(grep -c 'leader elected' "$work/n$victim.log")
 start "$victim"
 wait_for "$work/n$victim.log" 'resumed from its log'
-n_before=$(grep -c 'leader elected' "$work/n$victim.log")
 deadline=$((SECONDS + 20))
 until [ "$(grep -c 'leader elected' "$work/n$victim.log")" -gt "$n_before" ]; do
     [ $SECONDS -lt $deadline ] || fail "restarted node $victim sees no leader"
@@ -134,9 +90,5 @@ rc=0
 grep -q 'belongs to another node' "$work/other.err" || fail "other dir said: $(cat "$work/other.err")"
 
 echo "8. SIGTERM every node: each exits 0"
-for id in "${!pids[@]}"; do
-    rc=0
-    stop "$id" TERM || rc=$?
-    [ $rc -eq 0 ] || fail "node $id exited $rc after SIGTERM"
-done
+stop_all
 echo "1 passed, 0 failed"

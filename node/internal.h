@@ -1,0 +1,240 @@
+/*
+ * internal.h — private to node/: the node's state shared by its parts.
+ *
+ *   daemon.c   start and stop: data directory, storage, consensus
+ *   catalog.c  the catalog records the meta group replicates, and the
+ *              in-memory copy of them
+ *   meta.c     acting on the catalog: running the bucket groups this node
+ *              holds, registering the node, the meta operations
+ *              (bucket.create/delete, node.join/remove)
+ *   server.c   the client protocol listener, connections and the key ops
+ *
+ * Everything runs on the node's one loop thread.
+ */
+#ifndef CAIRN_NODE_INTERNAL_H
+#define CAIRN_NODE_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "cairn.h"
+#include "consensus.h"
+#include "log.h"
+#include "node.h"
+#include "storage.h"
+#include "wire.h"
+
+/* ------------------------------------------------------------------------
+ * The catalog (catalog.c)
+ *
+ * Records in the meta group's bucket "_cluster":
+ *   "n/<id, 20 digits>"  a node:   {v, id, name, client, peer, http, tags,
+ *                                   cluster}
+ *   "b/<bucket name>"    a bucket: {v, config, replicas, created}
+ * A bucket's Raft group id is its record's create revision + 1 (the meta
+ * group is 1): a bucket deleted and created again gets a new group.
+ * ---------------------------------------------------------------------- */
+
+#define CATALOG_VERSION 1
+#define CATALOG_ADDRESS_MAX 64
+
+struct catalog_node {
+    uint64_t id;
+    char name[NODE_NAME_MAX + 1];
+    char client[CATALOG_ADDRESS_MAX + 1];
+    char peer[CATALOG_ADDRESS_MAX + 1];
+    char http[CATALOG_ADDRESS_MAX + 1];
+    uint32_t n_tags;
+    char tags[CAIRN_TAGS_MAX][CAIRN_TAG_MAX + 1];
+    char cluster[NODE_NAME_MAX + 1];
+};
+
+struct catalog_bucket {
+    cairn_bucket_config config;
+    uint64_t group;    /* Raft group id */
+    uint64_t created;  /* ns, the create time every replica uses */
+    uint32_t n_replicas;
+    uint64_t replicas[CAIRN_REPLICAS_MAX]; /* node ids, placement order */
+};
+
+/* The in-memory copy of the catalog, reloaded after each meta apply. */
+struct catalog {
+    uint32_t n_nodes;
+    struct catalog_node *nodes;
+    uint32_t n_buckets;
+    struct catalog_bucket *buckets; /* sorted by name */
+};
+
+#define CATALOG_NODE_KEY_MAX 24
+#define CATALOG_BUCKET_KEY_MAX (2 + CAIRN_BUCKET_NAME_MAX)
+
+/* The record keys; return their length. */
+size_t catalog_node_key(char *out, uint64_t id);
+size_t catalog_bucket_key(char *out, const char *name);
+
+/* Encode a record (malloc'd into *buf, the caller frees it).
+ * Errors: CAIRN_ENOMEM. */
+int catalog_node_encode(const struct catalog_node *nd, void **buf,
+                        size_t *len, char *errmsg);
+int catalog_bucket_encode(const struct catalog_bucket *b, void **buf,
+                          size_t *len, char *errmsg);
+
+/* Load every record of @s's "_cluster" bucket into @cat (released first).
+ * Errors: CAIRN_EIO, CAIRN_ECORRUPT (a record that does not decode),
+ * CAIRN_ENOMEM; @cat is left as it was on error. */
+int catalog_load(storage *s, struct catalog *cat, char *errmsg);
+
+/* Free what @cat holds; it may be loaded again. */
+void catalog_release(struct catalog *cat);
+
+/* Lookups (NULL: absent). Pointers are valid until the next load. */
+const struct catalog_node *catalog_find_node(const struct catalog *cat,
+                                             uint64_t id);
+const struct catalog_bucket *catalog_find_bucket(const struct catalog *cat,
+                                                 const char *name);
+
+/* Whether the records say the same (to skip rewriting an unchanged one). */
+bool catalog_node_equal(const struct catalog_node *a,
+                        const struct catalog_node *b);
+
+/* ------------------------------------------------------------------------
+ * The node
+ * ---------------------------------------------------------------------- */
+
+/* A bucket replica this node runs. */
+struct bucket_rt {
+    struct bucket_rt *next;
+    node *n;
+    char name[CAIRN_BUCKET_NAME_MAX + 1];
+    uint64_t group;
+    consensus_group *g;
+    bool stopping; /* stop requested; unlinked from n->buckets when done */
+    bool drop;     /* delete the data once stopped */
+};
+
+struct server;
+struct registrar;
+
+struct transfer_ctx {
+    node *n;
+    char bucket[CAIRN_BUCKET_NAME_MAX + 1];
+};
+
+struct node {
+    uv_loop_t *loop;
+    struct node_config cfg;
+    int lock_fd;
+    storage *s;
+    consensus *c;
+    consensus_group *meta;
+    uint64_t meta_leader; /* last leader id logged */
+    char raft_dir[NODE_PATH_MAX + 16];
+    char client_address[CATALOG_ADDRESS_MAX + 1]; /* advertised */
+    struct catalog cat;
+    struct bucket_rt *buckets; /* running or stopping replicas */
+    unsigned stopping_groups;  /* bucket groups whose stop is under way */
+    uv_timer_t poll;      /* leadership, registration; bounds the stop */
+    uv_timer_t reconcile; /* runs meta_reconcile() soon after a change */
+    bool reconcile_again;
+    struct server *server;
+    struct registrar *reg;
+    bool registering_self; /* a proposal of our own record is in flight */
+    bool joined;           /* seen in the meta configuration */
+    bool sweeping;         /* deleting a non-member's record */
+    char join_target[CATALOG_ADDRESS_MAX + 1]; /* --join, or its leader */
+    uint64_t register_after; /* uv_now: no registration attempt before */
+    bool stopping;
+    unsigned transfers; /* leadership transfers still running */
+    unsigned parts_open; /* parts still closing during the stop */
+    bool finishing;      /* the parts are closing: the last frees the node */
+    void (*stop_cb)(void *data);
+    void *stop_data;
+};
+
+/* Format into @errmsg (CAIRN_ERRMSG_SIZE bytes) and return @code. */
+int node_fail(char *errmsg, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* One more part of a stopping node is closed (node_stop waits for the
+ * server, the consensus layer, the timers and a registration in flight);
+ * the last one frees the node. */
+void node_part_done(node *n);
+
+/* The wall clock, ns since the epoch: the time writes carry. */
+uint64_t node_now(void);
+
+/* ------------------------------------------------------------------------
+ * meta.c
+ * ---------------------------------------------------------------------- */
+
+/* Hook the meta group: reload the catalog after each apply and schedule a
+ * reconcile. Call once the meta group started. */
+void meta_attach(node *n);
+
+/* Bring the running bucket groups in line with the catalog: start the
+ * replicas placed here, stop and delete the ones that are gone. */
+void meta_reconcile(node *n);
+
+/* Periodic work (poll timer): make sure this node's record is in the
+ * catalog, by proposing it (meta leader) or sending node.join. */
+void meta_tick(node *n);
+
+/* Stop every bucket group; @cb fires once all have stopped. */
+void meta_stop_buckets(node *n, void (*cb)(node *n));
+
+/* Close the registration connection, if any. */
+void meta_close(node *n);
+
+/* The running replica of bucket @name, or NULL. */
+struct bucket_rt *meta_bucket(node *n, const char *name);
+
+/* The client address of node @id from the catalog, or NULL. */
+const char *meta_client_address(node *n, uint64_t id);
+
+struct conn_req; /* a request waiting for the meta group (server.c) */
+
+/* The meta operations, on the meta leader. Each answers through
+ * server_reply_*() when done. */
+void meta_bucket_create(node *n, struct conn_req *r);
+void meta_bucket_delete(node *n, struct conn_req *r);
+void meta_node_join(node *n, struct conn_req *r);
+void meta_node_remove(node *n, struct conn_req *r);
+
+/* ------------------------------------------------------------------------
+ * server.c
+ * ---------------------------------------------------------------------- */
+
+/* Listen on the client address. Errors: CAIRN_EIO naming the address. */
+int server_start(node *n, char *errmsg);
+
+/* Stop listening and close every connection; @cb fires when all handles
+ * are closed. */
+void server_stop(node *n, void (*cb)(node *n));
+
+/* A decoded request that outlives the frame it came in: it owns a copy of
+ * the body. */
+struct conn_req {
+    struct conn *conn; /* NULL once the connection is gone */
+    struct cairn_wire_request req;
+    void *body;
+    size_t len;
+    uint64_t started; /* uv_now at arrival */
+    void *op_data;    /* for the op's own use */
+    int stage;
+};
+
+/* Answer @r and free it. */
+void server_reply_error(struct conn_req *r, int code, const char *msg,
+                        const struct cairn_wire_error_extra *x);
+/* Answer 421 with the client address of node @leader, or 503 when there
+ * is none. */
+void server_reply_redirect(struct conn_req *r, uint64_t leader,
+                           const char *what);
+/* The wire buffer to encode a reply into (valid until the reply). */
+struct cairn_wire_buf *server_reply_buf(struct conn_req *r);
+/* Send what was encoded into server_reply_buf() and free @r. */
+void server_reply_send(struct conn_req *r);
+
+#endif /* CAIRN_NODE_INTERNAL_H */

@@ -1,0 +1,1112 @@
+/*
+ * Acting on the catalog.
+ *
+ * Every node reloads its copy of the catalog after each entry its meta
+ * replica applies, then reconciles: it starts the bucket groups placed on
+ * it that are not running, and stops (and deletes the data of) those the
+ * catalog no longer places here. The meta leader serves the operations
+ * that change the catalog.
+ *
+ * Registration: a node's record (names, addresses, tags) is written by the
+ * meta leader. The leader writes its own; any other node sends node.join to
+ * the leader's client address (from the leader's record), or, when it is
+ * joining and knows no leader yet, to its --join address.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define REGISTER_RETRY_MS 1000
+#define REGISTER_TIMEOUT_MS 5000
+#define REGISTER_HOPS_MAX 8
+
+/* ------------------------------------------------------------------------
+ * Catalog reload and reconcile
+ * ---------------------------------------------------------------------- */
+
+static void reconcile_cb(uv_timer_t *t)
+{
+    meta_reconcile(t->data);
+}
+
+static void schedule_reconcile(node *n)
+{
+    if (!n->stopping) {
+        uv_timer_start(&n->reconcile, reconcile_cb, 0, 0);
+    }
+}
+
+static void meta_applied(void *data)
+{
+    node *n = data;
+    char err[CAIRN_ERRMSG_SIZE];
+    if (catalog_load(n->s, &n->cat, err) != 0) {
+        LOG_ERROR("meta", NODE_META_BUCKET, "catalog reload failed: %s", err);
+    }
+    schedule_reconcile(n);
+}
+
+void meta_attach(node *n)
+{
+    char err[CAIRN_ERRMSG_SIZE];
+    consensus_group_on_apply(n->meta, meta_applied, n);
+    if (catalog_load(n->s, &n->cat, err) != 0) {
+        LOG_ERROR("meta", NODE_META_BUCKET, "catalog load failed: %s", err);
+    }
+    schedule_reconcile(n);
+}
+
+struct bucket_rt *meta_bucket(node *n, const char *name)
+{
+    for (struct bucket_rt *b = n->buckets; b != NULL; b = b->next) {
+        if (!b->stopping && strcmp(b->name, name) == 0) {
+            return b;
+        }
+    }
+    return NULL;
+}
+
+const char *meta_client_address(node *n, uint64_t id)
+{
+    const struct catalog_node *nd = catalog_find_node(&n->cat, id);
+    return nd != NULL && nd->client[0] != '\0' ? nd->client : NULL;
+}
+
+static bool places_here(const node *n, const struct catalog_bucket *cb)
+{
+    for (uint32_t i = 0; i < cb->n_replicas; i++) {
+        if (cb->replicas[i] == n->cfg.id) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag,
+                    struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    if (remove(path) != 0 && errno != ENOENT) {
+        LOG_WARN("node", NULL, "remove '%s': %s", path, strerror(errno));
+    }
+    return 0;
+}
+
+/* Remove the Raft directory of group @group. */
+static void remove_group_dir(node *n, uint64_t group)
+{
+    char path[NODE_PATH_MAX + 64];
+    snprintf(path, sizeof path, "%s/%llu", n->raft_dir,
+             (unsigned long long)group);
+    nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static void drop_bucket_data(node *n, const char *name, uint64_t group)
+{
+    char err[CAIRN_ERRMSG_SIZE];
+    int rc = storage_bucket_delete(n->s, name, err);
+    if (rc != 0 && rc != CAIRN_ENOBUCKET) {
+        LOG_ERROR("node", name, "delete of the bucket's data failed: %s", err);
+    }
+    remove_group_dir(n, group);
+    LOG_INFO("node", name, "replica removed gid=%llu",
+             (unsigned long long)group);
+}
+
+static void unlink_bucket(node *n, struct bucket_rt *b)
+{
+    for (struct bucket_rt **p = &n->buckets; *p != NULL; p = &(*p)->next) {
+        if (*p == b) {
+            *p = b->next;
+            return;
+        }
+    }
+}
+
+static void (*buckets_stopped_cb)(node *n);
+
+static void bucket_stopped(void *data)
+{
+    struct bucket_rt *b = data;
+    node *n = b->n;
+    if (b->drop && !n->stopping) {
+        drop_bucket_data(n, b->name, b->group);
+    }
+    unlink_bucket(n, b);
+    free(b);
+    n->stopping_groups--;
+    if (n->stopping) {
+        if (n->stopping_groups == 0 && n->buckets == NULL &&
+            buckets_stopped_cb != NULL) {
+            buckets_stopped_cb(n);
+        }
+        return;
+    }
+    schedule_reconcile(n);
+}
+
+static void stop_bucket(node *n, struct bucket_rt *b, bool drop)
+{
+    if (b->stopping) {
+        return;
+    }
+    b->stopping = true;
+    b->drop = drop;
+    n->stopping_groups++;
+    LOG_INFO("node", b->name, "stopping replica gid=%llu drop=%s",
+             (unsigned long long)b->group, drop ? "yes" : "no");
+    consensus_group_stop(b->g, bucket_stopped, b);
+}
+
+static void start_bucket(node *n, const struct catalog_bucket *cb)
+{
+    struct consensus_member members[CAIRN_REPLICAS_MAX];
+    struct storage_bucket_info info;
+    char err[CAIRN_ERRMSG_SIZE];
+    const char *name = cb->config.name;
+    struct bucket_rt *b;
+    int rc;
+
+    for (uint32_t i = 0; i < cb->n_replicas; i++) {
+        const struct catalog_node *nd = catalog_find_node(&n->cat,
+                                                          cb->replicas[i]);
+        if (nd == NULL) {
+            LOG_ERROR("node", name, "replica node %llu has no record",
+                      (unsigned long long)cb->replicas[i]);
+            return;
+        }
+        members[i].id = nd->id;
+        snprintf(members[i].address, sizeof members[i].address, "%s",
+                 nd->peer);
+    }
+    rc = storage_bucket_info(n->s, name, &info, err);
+    if (rc == 0 && info.created != cb->created) {
+        /* An earlier bucket of the same name, deleted while we were
+         * away: its data is not this bucket's. */
+        LOG_INFO("node", name, "dropping the data of an earlier bucket");
+        storage_bucket_delete(n->s, name, err);
+        rc = CAIRN_ENOBUCKET;
+    }
+    if (rc == CAIRN_ENOBUCKET) {
+        rc = storage_bucket_create(n->s, &cb->config, cb->created, err);
+        if (rc == 0) {
+            /* Whatever log a former incarnation left is not ours. */
+            remove_group_dir(n, cb->group);
+        }
+    }
+    if (rc != 0) {
+        LOG_ERROR("node", name, "cannot create the bucket's storage: %s", err);
+        return;
+    }
+    b = calloc(1, sizeof *b);
+    if (b == NULL) {
+        LOG_ERROR("node", name, "out of memory");
+        return;
+    }
+    b->n = n;
+    b->group = cb->group;
+    snprintf(b->name, sizeof b->name, "%s", name);
+    rc = consensus_group_start(n->c, cb->group, name, members,
+                               cb->n_replicas, &b->g, err);
+    if (rc != 0) {
+        LOG_ERROR("node", name, "cannot start the bucket's group: %s", err);
+        free(b);
+        return;
+    }
+    b->next = n->buckets;
+    n->buckets = b;
+    LOG_INFO("node", name, "replica started gid=%llu replicas=%u",
+             (unsigned long long)cb->group, cb->n_replicas);
+}
+
+/* Buckets in storage that no replica here runs or should run. */
+struct orphans {
+    node *n;
+    char names[64][CAIRN_BUCKET_NAME_MAX + 1];
+    unsigned count;
+};
+
+static int collect_orphan(void *arg, const char *name)
+{
+    struct orphans *o = arg;
+    const struct catalog_bucket *cb;
+    if (strcmp(name, NODE_META_BUCKET) == 0 || o->count == 64) {
+        return 0;
+    }
+    cb = catalog_find_bucket(&o->n->cat, name);
+    if (cb != NULL && places_here(o->n, cb)) {
+        return 0;
+    }
+    for (struct bucket_rt *b = o->n->buckets; b != NULL; b = b->next) {
+        if (strcmp(b->name, name) == 0) {
+            return 0; /* still stopping: its stop deletes it */
+        }
+    }
+    snprintf(o->names[o->count++], sizeof o->names[0], "%s", name);
+    return 0;
+}
+
+void meta_reconcile(node *n)
+{
+    char err[CAIRN_ERRMSG_SIZE];
+    struct orphans *o;
+    if (n->stopping) {
+        return;
+    }
+    for (struct bucket_rt *b = n->buckets; b != NULL; b = b->next) {
+        const struct catalog_bucket *cb = catalog_find_bucket(&n->cat,
+                                                              b->name);
+        if (!b->stopping &&
+            (cb == NULL || cb->group != b->group || !places_here(n, cb))) {
+            stop_bucket(n, b, true);
+        }
+    }
+    for (uint32_t i = 0; i < n->cat.n_buckets; i++) {
+        const struct catalog_bucket *cb = &n->cat.buckets[i];
+        bool busy = false;
+        if (!places_here(n, cb)) {
+            continue;
+        }
+        for (struct bucket_rt *b = n->buckets; b != NULL; b = b->next) {
+            busy |= strcmp(b->name, cb->config.name) == 0;
+        }
+        if (!busy) { /* a stopping one reconciles again when stopped */
+            start_bucket(n, cb);
+        }
+    }
+    /* Data of buckets deleted while this node was down. Only the meta
+     * group's own state is trusted here, so wait until it has caught up
+     * with a leader once (its catalog is then at least that recent). */
+    if (consensus_group_leader(n->meta, NULL) == 0) {
+        return;
+    }
+    o = calloc(1, sizeof *o);
+    if (o == NULL) {
+        return;
+    }
+    o->n = n;
+    if (storage_bucket_list(n->s, collect_orphan, o, err) == 0) {
+        for (unsigned i = 0; i < o->count; i++) {
+            LOG_INFO("node", o->names[i],
+                     "dropping data of a bucket no longer placed here");
+            storage_bucket_delete(n->s, o->names[i], err);
+        }
+    }
+    free(o);
+}
+
+void meta_stop_buckets(node *n, void (*cb)(node *n))
+{
+    buckets_stopped_cb = cb;
+    uv_timer_stop(&n->reconcile);
+    if (n->buckets == NULL) {
+        cb(n);
+        return;
+    }
+    for (struct bucket_rt *b = n->buckets, *next; b != NULL; b = next) {
+        next = b->next;
+        stop_bucket(n, b, false);
+    }
+}
+
+/* ------------------------------------------------------------------------
+ * Proposals to the meta group
+ * ---------------------------------------------------------------------- */
+
+typedef void (*meta_done_cb)(node *n, void *data, int status,
+                             const struct storage_result *res);
+
+struct meta_prop {
+    node *n;
+    meta_done_cb cb;
+    void *data;
+};
+
+static void meta_prop_cb(void *data, int status,
+                         const struct storage_result *res)
+{
+    struct meta_prop *p = data;
+    p->cb(p->n, p->data, status, res);
+    free(p);
+}
+
+/* Propose a command of @type on catalog key @key with value @val. On a
+ * synchronous error @cb does not fire. */
+static int meta_propose(node *n, uint32_t type, const char *key,
+                        const void *val, size_t val_len, meta_done_cb cb,
+                        void *data, char *errmsg)
+{
+    struct storage_cmd cmd = {.type = type, .time = node_now()};
+    struct meta_prop *p;
+    void *buf;
+    size_t len;
+    int rc;
+    cmd.w.op = type == STORAGE_CMD_DELETE ? CAIRN_OP_DEL : CAIRN_OP_PUT;
+    cmd.w.key = key;
+    cmd.w.key_len = strlen(key);
+    cmd.w.value = val;
+    cmd.w.value_len = val_len;
+    if ((rc = storage_cmd_encode(&cmd, &buf, &len, errmsg)) != 0) {
+        return rc;
+    }
+    p = malloc(sizeof *p);
+    if (p == NULL) {
+        free(buf);
+        return node_fail(errmsg, CAIRN_ENOMEM, "out of memory");
+    }
+    p->n = n;
+    p->cb = cb;
+    p->data = data;
+    rc = consensus_group_propose(n->meta, buf, len, meta_prop_cb, p, errmsg);
+    free(buf);
+    if (rc != 0) {
+        free(p);
+    }
+    return rc;
+}
+
+/* Map a proposal outcome to a reply for @r. */
+static bool reply_if_failed(struct conn_req *r, int status,
+                            const struct storage_result *res)
+{
+    if (status != 0) {
+        server_reply_error(r, status,
+                           status == CAIRN_ENOTLEADER
+                               ? "the meta group lost its leader before "
+                                 "the change was committed; retry"
+                               : "the meta group lost its leader; the "
+                                 "change may or may not have been made",
+                           NULL);
+        return true;
+    }
+    if (res->code != 0) {
+        server_reply_error(r, res->code, res->errmsg, NULL);
+        return true;
+    }
+    return false;
+}
+
+/* ------------------------------------------------------------------------
+ * bucket.create / bucket.delete
+ * ---------------------------------------------------------------------- */
+
+static void bucket_created(node *n, void *data, int status,
+                           const struct storage_result *res)
+{
+    struct conn_req *r = data;
+    char err[CAIRN_ERRMSG_SIZE];
+    (void)n;
+    if (status == 0 && res->code == CAIRN_ECONFLICT) {
+        snprintf(err, sizeof err, "bucket '%s' already exists",
+                 r->req.bucket);
+        server_reply_error(r, CAIRN_EEXIST, err, NULL);
+        return;
+    }
+    if (reply_if_failed(r, status, res)) {
+        return;
+    }
+    LOG_INFO("meta", r->req.bucket, "bucket created");
+    cairn_wire_reply_bucket_create(server_reply_buf(r), r->req.id,
+                                   (uint64_t)(uintptr_t)r->op_data, NULL);
+    server_reply_send(r);
+}
+
+void meta_bucket_create(node *n, struct conn_req *r)
+{
+    const cairn_bucket_config *cfg = r->req.config;
+    struct consensus_node *nodes;
+    struct catalog_bucket *b;
+    char err[CAIRN_ERRMSG_SIZE], key[CATALOG_BUCKET_KEY_MAX + 1];
+    void *buf = NULL;
+    size_t len;
+    int rc;
+
+    if (cfg->name[0] == '_') {
+        snprintf(err, sizeof err,
+                 "config.name: bucket names starting with '_' are reserved "
+                 "for the node's own buckets");
+        server_reply_error(r, CAIRN_EINVAL, err, NULL);
+        return;
+    }
+    if (catalog_find_bucket(&n->cat, cfg->name) != NULL) {
+        snprintf(err, sizeof err, "bucket '%s' already exists", cfg->name);
+        server_reply_error(r, CAIRN_EEXIST, err, NULL);
+        return;
+    }
+    nodes = calloc(n->cat.n_nodes + 1, sizeof *nodes);
+    b = calloc(1, sizeof *b);
+    if (nodes == NULL || b == NULL) {
+        free(nodes);
+        free(b);
+        server_reply_error(r, CAIRN_ENOMEM, NULL, NULL);
+        return;
+    }
+    for (uint32_t i = 0; i < n->cat.n_nodes; i++) {
+        const struct catalog_node *nd = &n->cat.nodes[i];
+        nodes[i].id = nd->id;
+        nodes[i].cluster = nd->cluster;
+        nodes[i].n_tags = nd->n_tags;
+        nodes[i].tags = nd->tags;
+        for (uint32_t k = 0; k < n->cat.n_buckets; k++) {
+            const struct catalog_bucket *cb = &n->cat.buckets[k];
+            for (uint32_t j = 0; j < cb->n_replicas; j++) {
+                nodes[i].replicas += cb->replicas[j] == nd->id;
+            }
+        }
+    }
+    b->config = *cfg;
+    b->created = node_now();
+    b->n_replicas = cfg->num_replicas;
+    rc = consensus_place(nodes, n->cat.n_nodes, cfg, b->replicas, err);
+    free(nodes);
+    if (rc == 0) {
+        rc = catalog_bucket_encode(b, &buf, &len, err);
+    }
+    if (rc == 0) {
+        r->op_data = (void *)(uintptr_t)b->created;
+        catalog_bucket_key(key, cfg->name);
+        rc = meta_propose(n, STORAGE_CMD_CREATE, key, buf, len,
+                          bucket_created, r, err);
+    }
+    free(buf);
+    free(b);
+    if (rc != 0) {
+        server_reply_error(r, rc, err, NULL);
+    }
+}
+
+static void bucket_deleted(node *n, void *data, int status,
+                           const struct storage_result *res)
+{
+    struct conn_req *r = data;
+    char err[CAIRN_ERRMSG_SIZE];
+    (void)n;
+    if (status == 0 && res->code == CAIRN_ENOTFOUND) {
+        /* deleted by a concurrent request */
+        snprintf(err, sizeof err, "bucket '%s' not found", r->req.bucket);
+        server_reply_error(r, CAIRN_ENOBUCKET, err, NULL);
+        return;
+    }
+    if (reply_if_failed(r, status, res)) {
+        return;
+    }
+    LOG_INFO("meta", r->req.bucket, "bucket deleted");
+    cairn_wire_reply_bucket_delete(server_reply_buf(r), r->req.id, NULL);
+    server_reply_send(r);
+}
+
+void meta_bucket_delete(node *n, struct conn_req *r)
+{
+    char err[CAIRN_ERRMSG_SIZE], key[CATALOG_BUCKET_KEY_MAX + 1];
+    int rc;
+    if (catalog_find_bucket(&n->cat, r->req.bucket) == NULL) {
+        snprintf(err, sizeof err, "bucket '%s' not found", r->req.bucket);
+        server_reply_error(r, CAIRN_ENOBUCKET, err, NULL);
+        return;
+    }
+    catalog_bucket_key(key, r->req.bucket);
+    rc = meta_propose(n, STORAGE_CMD_DELETE, key, NULL, 0, bucket_deleted, r,
+                      err);
+    if (rc != 0) {
+        server_reply_error(r, rc, err, NULL);
+    }
+}
+
+/* ------------------------------------------------------------------------
+ * node.join / node.remove
+ * ---------------------------------------------------------------------- */
+
+static int member_role(node *n, uint64_t id, char *address, unsigned *voters)
+{
+    struct consensus_member_info m[64];
+    unsigned count = consensus_group_members(n->meta, m, 64);
+    int role = 0;
+    *voters = 0;
+    for (unsigned i = 0; i < count && i < 64; i++) {
+        *voters += m[i].role == CONSENSUS_VOTER;
+        if (m[i].id == id) {
+            role = m[i].role;
+            if (address != NULL) {
+                snprintf(address, CONSENSUS_ADDRESS_MAX + 1, "%s",
+                         m[i].address);
+            }
+        }
+    }
+    return role;
+}
+
+static void copy_view(char *out, size_t size, struct cairn_wire_str s)
+{
+    size_t len = s.len < size - 1 ? s.len : size - 1;
+    memcpy(out, s.ptr, len);
+    out[len] = '\0';
+}
+
+/* The catalog record node.join request @r asks for. */
+static void join_record(const struct conn_req *r, struct catalog_node *rec)
+{
+    const struct cairn_wire_node *nd = r->req.node;
+    memset(rec, 0, sizeof *rec);
+    rec->id = nd->id;
+    copy_view(rec->name, sizeof rec->name, nd->name);
+    copy_view(rec->client, sizeof rec->client, nd->client);
+    copy_view(rec->peer, sizeof rec->peer, nd->peer);
+    copy_view(rec->http, sizeof rec->http, nd->http);
+    copy_view(rec->cluster, sizeof rec->cluster, nd->cluster);
+    rec->n_tags = nd->n_tags;
+    for (uint32_t i = 0; i < nd->n_tags && i < CAIRN_TAGS_MAX; i++) {
+        copy_view(rec->tags[i], sizeof rec->tags[i], nd->tags[i]);
+    }
+}
+
+static void join_recorded(node *n, void *data, int status,
+                          const struct storage_result *res)
+{
+    struct conn_req *r = data;
+    unsigned voters;
+    int role;
+    if (reply_if_failed(r, status, res)) {
+        return;
+    }
+    role = member_role(n, r->req.node->id, NULL, &voters);
+    cairn_wire_reply_node_join(server_reply_buf(r), r->req.id,
+                               consensus_role_name(role), NULL);
+    server_reply_send(r);
+}
+
+/* Write the joining node's record: the last step of a join. */
+static void join_record_write(node *n, struct conn_req *r)
+{
+    struct catalog_node rec;
+    char err[CAIRN_ERRMSG_SIZE], key[CATALOG_NODE_KEY_MAX + 1];
+    void *buf;
+    size_t len;
+    int rc;
+    join_record(r, &rec);
+    if ((rc = catalog_node_encode(&rec, &buf, &len, err)) != 0) {
+        server_reply_error(r, rc, err, NULL);
+        return;
+    }
+    catalog_node_key(key, rec.id);
+    rc = meta_propose(n, STORAGE_CMD_PUT, key, buf, len, join_recorded, r,
+                      err);
+    free(buf);
+    if (rc != 0) {
+        server_reply_error(r, rc, err, NULL);
+    }
+}
+
+static void join_added(void *data, int status)
+{
+    struct conn_req *r = data;
+    node *n = r->op_data;
+    unsigned voters;
+    int role;
+    if (status != 0) {
+        server_reply_error(r, status,
+                           "adding the node to the meta group failed; retry",
+                           NULL);
+        return;
+    }
+    role = member_role(n, r->req.node->id, NULL, &voters);
+    LOG_INFO("meta", NODE_META_BUCKET, "node joined node=%llu role=%s",
+             (unsigned long long)r->req.node->id, consensus_role_name(role));
+    if (!consensus_group_is_leader(n->meta)) {
+        server_reply_error(r, CAIRN_EUNAVAILABLE,
+                           "the node was added but the meta leader changed "
+                           "before its record was written; retry",
+                           NULL);
+        return;
+    }
+    join_record_write(n, r);
+}
+
+/*
+ * A node joins (or updates its record): it enters the meta group's
+ * configuration first (a voter while there are fewer than 5, else a
+ * standby), then its record is written. Records therefore only exist for
+ * members, and the leader sweeps the records of nodes that are not
+ * (meta_tick), e.g. of a leader that removed itself.
+ */
+void meta_node_join(node *n, struct conn_req *r)
+{
+    struct catalog_node rec;
+    char err[CAIRN_ERRMSG_SIZE], have[CONSENSUS_ADDRESS_MAX + 1];
+    unsigned voters;
+    int role, rc;
+
+    join_record(r, &rec);
+    if (strcmp(rec.cluster, n->cfg.cluster) != 0) {
+        snprintf(err, sizeof err,
+                 "node.cluster: node %llu belongs to cluster '%s', this is "
+                 "cluster '%s'",
+                 (unsigned long long)rec.id, rec.cluster, n->cfg.cluster);
+        server_reply_error(r, CAIRN_EINVAL, err, NULL);
+        return;
+    }
+    role = member_role(n, rec.id, have, &voters);
+    if (role != 0 && strcmp(have, rec.peer) != 0) {
+        snprintf(err, sizeof err,
+                 "node %llu is already a member with peer address %s; "
+                 "remove it first",
+                 (unsigned long long)rec.id, have);
+        server_reply_error(r, CAIRN_EEXIST, err, NULL);
+        return;
+    }
+    if (role != 0) {
+        join_record_write(n, r);
+        return;
+    }
+    role = voters < NODE_VOTERS_MAX ? CONSENSUS_VOTER : CONSENSUS_STANDBY;
+    r->op_data = n;
+    rc = consensus_group_add(n->meta, rec.id, rec.peer, role, join_added, r,
+                             err);
+    if (rc != 0) {
+        server_reply_error(r, rc, err, NULL);
+    }
+}
+
+static void remove_unrecorded(node *n, void *data, int status,
+                              const struct storage_result *res)
+{
+    struct conn_req *r = data;
+    (void)n;
+    /* The leader's sweep may have deleted the record first. */
+    if (status == 0 && res->code != CAIRN_ENOTFOUND &&
+        reply_if_failed(r, status, res)) {
+        return;
+    }
+    if (status != 0 && reply_if_failed(r, status, res)) {
+        return;
+    }
+    LOG_INFO("meta", NODE_META_BUCKET, "node removed node=%llu",
+             (unsigned long long)r->req.node_id);
+    cairn_wire_reply_node_remove(server_reply_buf(r), r->req.id, NULL);
+    server_reply_send(r);
+}
+
+static void remove_record(node *n, struct conn_req *r)
+{
+    char err[CAIRN_ERRMSG_SIZE], key[CATALOG_NODE_KEY_MAX + 1];
+    int rc;
+    catalog_node_key(key, r->req.node_id);
+    rc = meta_propose(n, STORAGE_CMD_DELETE, key, NULL, 0, remove_unrecorded,
+                      r, err);
+    if (rc != 0) {
+        server_reply_error(r, rc, err, NULL);
+    }
+}
+
+static void remove_done(void *data, int status)
+{
+    struct conn_req *r = data;
+    node *n = r->op_data;
+    if (status != 0) {
+        server_reply_error(r, status,
+                           "removing the node from the meta group failed",
+                           NULL);
+        return;
+    }
+    if (!consensus_group_is_leader(n->meta)) {
+        /* The leader removed itself: the record goes with the next
+         * leader's help; the configuration change is what counts. */
+        cairn_wire_reply_node_remove(server_reply_buf(r), r->req.id, NULL);
+        server_reply_send(r);
+        return;
+    }
+    remove_record(n, r);
+}
+
+void meta_node_remove(node *n, struct conn_req *r)
+{
+    char err[CAIRN_ERRMSG_SIZE];
+    unsigned voters;
+    int role = member_role(n, r->req.node_id, NULL, &voters);
+    int rc;
+    if (role == 0) {
+        if (catalog_find_node(&n->cat, r->req.node_id) != NULL) {
+            remove_record(n, r);
+            return;
+        }
+        snprintf(err, sizeof err, "node %llu is not a member of the cluster",
+                 (unsigned long long)r->req.node_id);
+        server_reply_error(r, CAIRN_ENOTFOUND, err, NULL);
+        return;
+    }
+    if (role == CONSENSUS_VOTER && voters == 1) {
+        snprintf(err, sizeof err,
+                 "node %llu is the only voter: removing it would leave the "
+                 "cluster without a quorum",
+                 (unsigned long long)r->req.node_id);
+        server_reply_error(r, CAIRN_EINVAL, err, NULL);
+        return;
+    }
+    r->op_data = n;
+    rc = consensus_group_remove(n->meta, r->req.node_id, remove_done, r, err);
+    if (rc != 0) {
+        server_reply_error(r, rc, err, NULL);
+    }
+}
+
+/* ------------------------------------------------------------------------
+ * Registration
+ * ---------------------------------------------------------------------- */
+
+struct registrar {
+    node *n;
+    uv_tcp_t tcp;
+    uv_connect_t connect;
+    uv_write_t write;
+    uv_timer_t timer;
+    struct cairn_wire_buf out;
+    struct cairn_wire_reader rd;
+    char rbuf[4096];
+    char target[CATALOG_ADDRESS_MAX + 1];
+    unsigned hops;
+    unsigned open; /* handles to close */
+    bool closing;
+};
+
+static void self_record(node *n, struct catalog_node *rec)
+{
+    memset(rec, 0, sizeof *rec);
+    rec->id = n->cfg.id;
+    snprintf(rec->name, sizeof rec->name, "%s", n->cfg.name);
+    snprintf(rec->client, sizeof rec->client, "%s", n->client_address);
+    snprintf(rec->peer, sizeof rec->peer, "%s", n->cfg.peer_listen.text);
+    snprintf(rec->http, sizeof rec->http, "%s", n->cfg.http_listen.text);
+    rec->n_tags = n->cfg.n_tags;
+    memcpy(rec->tags, n->cfg.tags, sizeof rec->tags);
+    snprintf(rec->cluster, sizeof rec->cluster, "%s", n->cfg.cluster);
+}
+
+static void reg_closed(uv_handle_t *h)
+{
+    struct registrar *g = h->data;
+    if (--g->open == 0) {
+        node *n = g->n;
+        cairn_wire_buf_close(&g->out);
+        cairn_wire_reader_close(&g->rd);
+        if (n->reg == g) {
+            n->reg = NULL;
+        }
+        free(g);
+        node_part_done(n); /* the node waits for us when stopping */
+    }
+}
+
+static void reg_close(struct registrar *g)
+{
+    if (g->closing) {
+        return;
+    }
+    g->closing = true;
+    uv_close((uv_handle_t *)&g->timer, reg_closed);
+    uv_close((uv_handle_t *)&g->tcp, reg_closed);
+}
+
+void meta_close(node *n)
+{
+    if (n->reg != NULL) {
+        reg_close(n->reg);
+    }
+}
+
+static void reg_timeout(uv_timer_t *t)
+{
+    struct registrar *g = t->data;
+    LOG_WARN("meta", NODE_META_BUCKET, "node.join to %s timed out",
+             g->target);
+    reg_close(g);
+}
+
+static void reg_dial(struct registrar *g);
+
+static void reg_response(struct registrar *g, const void *body, size_t len)
+{
+    struct cairn_wire_response res;
+    char err[CAIRN_ERRMSG_SIZE];
+    int rc = cairn_wire_response_decode(body, len, &res, err);
+    if (rc != 0) {
+        LOG_WARN("meta", NODE_META_BUCKET, "node.join to %s: %s", g->target,
+                 err);
+    } else if (res.id != 2) {
+        /* the hello's answer */
+        if (res.status != 200) {
+            LOG_WARN("meta", NODE_META_BUCKET, "hello to %s refused: %.*s",
+                     g->target, (int)res.error.len, res.error.ptr);
+            rc = -1;
+        }
+        cairn_wire_response_release(&res);
+        if (rc != 0) {
+            reg_close(g);
+        }
+        return;
+    } else if (res.status == 200) {
+        LOG_INFO("meta", NODE_META_BUCKET, "registered via %s role=%.*s",
+                 g->target, (int)res.role.len, res.role.ptr);
+    } else if (res.status == 421 && (res.has & CAIRN_WIRE_RES_LEADER) &&
+               res.leader.len < sizeof g->target &&
+               ++g->hops < REGISTER_HOPS_MAX) {
+        node *n = g->n;
+        char target[CATALOG_ADDRESS_MAX + 1];
+        snprintf(target, sizeof target, "%.*s", (int)res.leader.len,
+                 res.leader.ptr);
+        cairn_wire_response_release(&res);
+        reg_close(g);
+        /* Follow the redirect on the next tick, with a new connection. */
+        n->register_after = 0;
+        snprintf(n->join_target, sizeof n->join_target, "%s", target);
+        return;
+    } else {
+        LOG_WARN("meta", NODE_META_BUCKET, "node.join via %s: %d %.*s",
+                 g->target, res.status, (int)res.error.len, res.error.ptr);
+    }
+    cairn_wire_response_release(&res);
+    reg_close(g);
+}
+
+static void reg_alloc(uv_handle_t *h, size_t size, uv_buf_t *buf)
+{
+    struct registrar *g = h->data;
+    (void)size;
+    buf->base = g->rbuf;
+    buf->len = sizeof g->rbuf;
+}
+
+static void reg_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    struct registrar *g = s->data;
+    const void *body;
+    size_t len;
+    if (nread < 0) {
+        reg_close(g);
+        return;
+    }
+    if (nread == 0 || g->closing) {
+        return;
+    }
+    if (cairn_wire_reader_feed(&g->rd, buf->base, (size_t)nread) != 0) {
+        reg_close(g);
+        return;
+    }
+    while (!g->closing) {
+        if (cairn_wire_reader_next(&g->rd, &body, &len) != 0) {
+            reg_close(g);
+            return;
+        }
+        if (body == NULL) {
+            break;
+        }
+        reg_response(g, body, len);
+    }
+}
+
+static void reg_written(uv_write_t *w, int status)
+{
+    struct registrar *g = w->data;
+    if (status != 0) {
+        reg_close(g);
+    }
+}
+
+static void reg_connected(uv_connect_t *c, int status)
+{
+    struct registrar *g = c->data;
+    struct cairn_wire_node nd;
+    struct catalog_node rec;
+    struct cairn_wire_str tags[CAIRN_TAGS_MAX];
+    uv_buf_t b;
+    if (status != 0 || g->closing) {
+        if (status != 0 && status != UV_ECANCELED) {
+            LOG_DEBUG("meta", NODE_META_BUCKET, "connect %s: %s", g->target,
+                      uv_strerror(status));
+        }
+        reg_close(g);
+        return;
+    }
+    self_record(g->n, &rec);
+    memset(&nd, 0, sizeof nd);
+    nd.id = rec.id;
+    nd.name = (struct cairn_wire_str){rec.name, strlen(rec.name)};
+    nd.client = (struct cairn_wire_str){rec.client, strlen(rec.client)};
+    nd.peer = (struct cairn_wire_str){rec.peer, strlen(rec.peer)};
+    nd.http = (struct cairn_wire_str){rec.http, strlen(rec.http)};
+    nd.cluster = (struct cairn_wire_str){rec.cluster, strlen(rec.cluster)};
+    for (uint32_t i = 0; i < rec.n_tags; i++) {
+        tags[i] = (struct cairn_wire_str){rec.tags[i], strlen(rec.tags[i])};
+    }
+    nd.n_tags = rec.n_tags;
+    nd.tags = tags;
+    if (cairn_wire_encode_hello(&g->out, 1, CAIRN_WIRE_VERSION, "cairnd",
+                                NULL) != 0 ||
+        cairn_wire_encode_node_join(&g->out, 2, &nd, NULL) != 0) {
+        reg_close(g);
+        return;
+    }
+    b = uv_buf_init((char *)g->out.data, (unsigned)g->out.len);
+    g->write.data = g;
+    uv_tcp_nodelay(&g->tcp, 1);
+    if (uv_write(&g->write, (uv_stream_t *)&g->tcp, &b, 1, reg_written) != 0 ||
+        uv_read_start((uv_stream_t *)&g->tcp, reg_alloc, reg_read) != 0) {
+        reg_close(g);
+    }
+}
+
+static void reg_dial(struct registrar *g)
+{
+    struct sockaddr_in sa;
+    char host[32];
+    const char *colon = strrchr(g->target, ':');
+    if (colon == NULL || (size_t)(colon - g->target) >= sizeof host) {
+        reg_close(g);
+        return;
+    }
+    snprintf(host, sizeof host, "%.*s", (int)(colon - g->target), g->target);
+    if (uv_ip4_addr(host, atoi(colon + 1), &sa) != 0) {
+        reg_close(g);
+        return;
+    }
+    g->connect.data = g;
+    if (uv_tcp_connect(&g->connect, &g->tcp, (const struct sockaddr *)&sa,
+                       reg_connected) != 0) {
+        reg_close(g);
+    }
+}
+
+static void register_via(node *n, const char *target)
+{
+    struct registrar *g = calloc(1, sizeof *g);
+    if (g == NULL) {
+        return;
+    }
+    g->n = n;
+    snprintf(g->target, sizeof g->target, "%s", target);
+    cairn_wire_buf_init(&g->out);
+    cairn_wire_reader_init(&g->rd);
+    uv_tcp_init(n->loop, &g->tcp);
+    uv_timer_init(n->loop, &g->timer);
+    g->tcp.data = g;
+    g->timer.data = g;
+    g->open = 2;
+    n->reg = g;
+    n->parts_open++;
+    uv_timer_start(&g->timer, reg_timeout, REGISTER_TIMEOUT_MS, 0);
+    LOG_DEBUG("meta", NODE_META_BUCKET, "sending node.join to %s", target);
+    reg_dial(g);
+}
+
+static void self_registered(node *n, void *data, int status,
+                            const struct storage_result *res)
+{
+    (void)data;
+    n->registering_self = false;
+    if (status != 0 || res->code != 0) {
+        n->register_after = uv_now(n->loop) + REGISTER_RETRY_MS;
+    }
+}
+
+static void swept(node *n, void *data, int status,
+                  const struct storage_result *res)
+{
+    (void)data;
+    (void)status;
+    (void)res;
+    n->sweeping = false;
+}
+
+/* On the meta leader: remove the record of one node that is no longer in
+ * the meta group's configuration (removed while it led, for one). */
+static void sweep_records(node *n)
+{
+    char err[CAIRN_ERRMSG_SIZE], key[CATALOG_NODE_KEY_MAX + 1];
+    unsigned voters;
+    if (n->sweeping) {
+        return;
+    }
+    for (uint32_t i = 0; i < n->cat.n_nodes; i++) {
+        uint64_t id = n->cat.nodes[i].id;
+        if (member_role(n, id, NULL, &voters) != 0) {
+            continue;
+        }
+        catalog_node_key(key, id);
+        if (meta_propose(n, STORAGE_CMD_DELETE, key, NULL, 0, swept, NULL,
+                         err) == 0) {
+            n->sweeping = true;
+            LOG_INFO("meta", NODE_META_BUCKET,
+                     "record of a non-member removed node=%llu",
+                     (unsigned long long)id);
+        }
+        return;
+    }
+}
+
+void meta_tick(node *n)
+{
+    struct catalog_node want;
+    const struct catalog_node *have;
+    char err[CAIRN_ERRMSG_SIZE], key[CATALOG_NODE_KEY_MAX + 1];
+    unsigned voters;
+    bool member;
+    uint64_t leader;
+    const char *target = NULL;
+
+    if (n->stopping) {
+        return;
+    }
+    if (consensus_group_is_leader(n->meta)) {
+        sweep_records(n);
+    }
+    if (n->reg != NULL || n->registering_self ||
+        uv_now(n->loop) < n->register_after) {
+        return;
+    }
+    self_record(n, &want);
+    have = catalog_find_node(&n->cat, n->cfg.id);
+    member = member_role(n, n->cfg.id, NULL, &voters) != 0;
+    if (member && have != NULL && catalog_node_equal(have, &want)) {
+        return;
+    }
+    leader = consensus_group_leader(n->meta, NULL);
+    if (leader == n->cfg.id) {
+        void *buf;
+        size_t len;
+        if (catalog_node_encode(&want, &buf, &len, err) != 0) {
+            return;
+        }
+        catalog_node_key(key, want.id);
+        if (meta_propose(n, STORAGE_CMD_PUT, key, buf, len, self_registered,
+                         NULL, err) == 0) {
+            n->registering_self = true;
+        }
+        free(buf);
+        return;
+    }
+    if (leader != 0) {
+        target = meta_client_address(n, leader);
+    }
+    if (member) {
+        n->joined = true;
+    }
+    if (target == NULL && !member && !n->joined &&
+        n->cfg.bootstrap == NODE_BOOTSTRAP_JOIN) {
+        /* Joining: ask the node we were given, or the leader it named.
+         * A node that was a member once and is no longer was removed:
+         * it does not ask again. */
+        target = n->join_target;
+    }
+    if (target == NULL) {
+        return;
+    }
+    n->register_after = uv_now(n->loop) + REGISTER_RETRY_MS;
+    register_via(n, target);
+}
