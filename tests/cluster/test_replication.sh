@@ -74,6 +74,10 @@ echo "$out" | grep -q closed || fail "connection not closed after garbage: $out"
 # A length above the 32 MiB frame limit.
 out=$(cli 1 raw-hex 7fffffff 2>&1) || true
 echo "$out" | grep -q 'status=413\|status=400' || fail "oversized frame said: $out"
+# A client speaking another protocol version is refused by name.
+rc=0
+out=$(CAIRN_TEST_HELLO_VERSION=2 cli 1 status 2>&1) || rc=$?
+echo "$out" | grep -q 'status=400 code=version' || fail "hello version 2 said: $out"
 # A well-framed request with a bad field keeps the connection.
 [ "$(cli 1 --follow get b3 k3)" = value-3 ] || fail "node 1 stopped serving"
 

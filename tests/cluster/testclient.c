@@ -486,9 +486,14 @@ static int request_encode(struct cairn_wire_buf *out, uint64_t id,
                             .value = rq->value,
                             .value_len = rq->value_len};
     switch (rq->op) {
-        case CAIRN_WIRE_HELLO:
-            return cairn_wire_encode_hello(out, id, CAIRN_WIRE_VERSION, PROG,
-                                           errmsg);
+        case CAIRN_WIRE_HELLO: {
+            /* CAIRN_TEST_HELLO_VERSION: speak another version, to test
+             * the node's refusal. */
+            const char *v = getenv("CAIRN_TEST_HELLO_VERSION");
+            return cairn_wire_encode_hello(
+                out, id, v != NULL ? strtoull(v, NULL, 10) : CAIRN_WIRE_VERSION,
+                PROG, errmsg);
+        }
         case CAIRN_WIRE_BUCKET_CREATE:
             return cairn_wire_encode_bucket_create(out, id, rq->config, errmsg);
         case CAIRN_WIRE_BUCKET_DELETE:
