@@ -182,7 +182,7 @@ int node_start(uv_loop_t *loop, const struct node_config *cfg, node **out,
 {
     struct consensus_options o = {0};
     struct consensus_member members[NODE_VOTERS_MAX];
-    char dir[NODE_PATH_MAX + 16], raft_dir[NODE_PATH_MAX + 16];
+    char dir[NODE_PATH_MAX + 16];
     struct storage_options so = {0};
     unsigned n_members = 0;
     bool fresh = false;
@@ -210,7 +210,6 @@ int node_start(uv_loop_t *loop, const struct node_config *cfg, node **out,
         goto err;
     }
     if (path_join(dir, sizeof dir, cfg->data_dir, "storage") != 0 ||
-        path_join(raft_dir, sizeof raft_dir, cfg->data_dir, "raft") != 0 ||
         path_join(n->raft_dir, sizeof n->raft_dir, cfg->data_dir, "raft") !=
             0) {
         rc = fail(errmsg, CAIRN_EINVAL, "--data-dir: path too long");
@@ -226,7 +225,7 @@ int node_start(uv_loop_t *loop, const struct node_config *cfg, node **out,
     o.id = cfg->id;
     o.cluster = cfg->cluster;
     o.peer_address = cfg->peer_listen.text;
-    o.raft_dir = raft_dir;
+    o.raft_dir = n->raft_dir;
     o.storage = n->s;
     o.election_timeout_ms = cfg->election_timeout_ms;
     o.heartbeat_ms = cfg->heartbeat_ms;
@@ -329,11 +328,6 @@ static void server_stopped(node *n)
     node_part_done(n);
 }
 
-static void buckets_stopped(node *n)
-{
-    (void)n; /* consensus_close waits for the groups too */
-}
-
 static void timer_closed(uv_handle_t *h)
 {
     node_part_done(h->data);
@@ -343,7 +337,7 @@ static void finish_stop(node *n)
 {
     n->finishing = true;
     n->parts_open += 4; /* server, consensus, two timers */
-    meta_stop_buckets(n, buckets_stopped);
+    meta_stop_buckets(n);
     n->meta = NULL;
     server_stop(n, server_stopped);
     consensus_close(n->c, consensus_closed, n);

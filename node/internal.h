@@ -134,7 +134,6 @@ struct node {
     char client_address[CATALOG_ADDRESS_MAX + 1]; /* advertised */
     struct catalog cat;
     struct bucket_rt *buckets; /* running or stopping replicas */
-    unsigned stopping_groups;  /* bucket groups whose stop is under way */
     uv_timer_t poll;      /* leadership, registration; bounds the stop */
     uv_timer_t reconcile; /* runs meta_reconcile() soon after a change */
     bool reconcile_again;
@@ -181,8 +180,9 @@ void meta_reconcile(node *n);
  * catalog, by proposing it (meta leader) or sending node.join. */
 void meta_tick(node *n);
 
-/* Stop every bucket group; @cb fires once all have stopped. */
-void meta_stop_buckets(node *n, void (*cb)(node *n));
+/* Stop every bucket group (keeping its data); consensus_close() waits for
+ * them. */
+void meta_stop_buckets(node *n);
 
 /* Close the registration connection, if any. */
 void meta_close(node *n);
@@ -220,9 +220,7 @@ struct conn_req {
     struct cairn_wire_request req;
     void *body;
     size_t len;
-    uint64_t started; /* uv_now at arrival */
     void *op_data;    /* for the op's own use */
-    int stage;
 };
 
 /* Answer @r and free it. */

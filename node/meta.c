@@ -132,8 +132,6 @@ static void unlink_bucket(node *n, struct bucket_rt *b)
     }
 }
 
-static void (*buckets_stopped_cb)(node *n);
-
 static void bucket_stopped(void *data)
 {
     struct bucket_rt *b = data;
@@ -143,25 +141,16 @@ static void bucket_stopped(void *data)
     }
     unlink_bucket(n, b);
     free(b);
-    n->stopping_groups--;
-    if (n->stopping) {
-        if (n->stopping_groups == 0 && n->buckets == NULL &&
-            buckets_stopped_cb != NULL) {
-            buckets_stopped_cb(n);
-        }
-        return;
-    }
-    schedule_reconcile(n);
+    schedule_reconcile(n); /* does nothing once the node stops */
 }
 
-static void stop_bucket(node *n, struct bucket_rt *b, bool drop)
+static void stop_bucket(struct bucket_rt *b, bool drop)
 {
     if (b->stopping) {
         return;
     }
     b->stopping = true;
     b->drop = drop;
-    n->stopping_groups++;
     LOG_INFO("node", b->name, "stopping replica gid=%llu drop=%s",
              (unsigned long long)b->group, drop ? "yes" : "no");
     consensus_group_stop(b->g, bucket_stopped, b);
@@ -267,7 +256,7 @@ void meta_reconcile(node *n)
                                                               b->name);
         if (!b->stopping &&
             (cb == NULL || cb->group != b->group || !places_here(n, cb))) {
-            stop_bucket(n, b, true);
+            stop_bucket(b, true);
         }
     }
     for (uint32_t i = 0; i < n->cat.n_buckets; i++) {
@@ -304,17 +293,12 @@ void meta_reconcile(node *n)
     free(o);
 }
 
-void meta_stop_buckets(node *n, void (*cb)(node *n))
+void meta_stop_buckets(node *n)
 {
-    buckets_stopped_cb = cb;
     uv_timer_stop(&n->reconcile);
-    if (n->buckets == NULL) {
-        cb(n);
-        return;
-    }
     for (struct bucket_rt *b = n->buckets, *next; b != NULL; b = next) {
         next = b->next;
-        stop_bucket(n, b, false);
+        stop_bucket(b, false);
     }
 }
 

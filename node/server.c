@@ -199,7 +199,6 @@ static struct conn_req *req_new(struct conn *c, const void *body, size_t len)
         return NULL;
     }
     r->conn = c;
-    r->started = uv_now(c->n->loop);
     c->refs++;
     c->inflight++;
     return r;
@@ -448,7 +447,6 @@ struct write_ctx {
     struct conn *conn;
     uint64_t id;
     uint32_t op;
-    char bucket[CAIRN_BUCKET_NAME_MAX + 1];
 };
 
 static void write_done(void *data, int status, const struct storage_result *res)
@@ -557,7 +555,6 @@ static void handle_write(struct conn *c, struct bucket_rt *b,
     w->conn = c;
     w->id = q->id;
     w->op = q->op;
-    snprintf(w->bucket, sizeof w->bucket, "%s", q->bucket);
     rc = consensus_group_propose(b->g, buf, len, write_done, w, err);
     free(buf);
     if (rc != 0) {
