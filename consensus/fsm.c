@@ -13,6 +13,11 @@
  * raft_last_applied() + 1. The storage stores it with the entry's effects,
  * so entries raft re-applies after a restart (all those after the last
  * snapshot) are skipped instead of applied twice.
+ *
+ * A client's retry of a write is another entry, at a new index: the storage
+ * answers it from the bucket's dedup table (client id and sequence number,
+ * storage.h) with the first outcome and res->duplicate set, which reaches
+ * the proposer through the same result slot as any other outcome.
  */
 #include <stdio.h>
 #include <stdlib.h>

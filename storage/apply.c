@@ -770,6 +770,21 @@ int storage__apply_in(storage_txn *t, struct bucket *b,
         res->skipped = true;
         return 0;
     }
+    if (cmd->cid != 0) {
+        /* A retry of a write this bucket has a result for: that result,
+         * and nothing applied (the index still counts as applied). */
+        bool handled;
+        if ((rc = storage__dedup_check(t->txn, b, cmd, res, &handled,
+                                       errmsg)) != 0) {
+            return rc;
+        }
+        if (handled) {
+            if (index != 0) {
+                c->applied = index;
+            }
+            return 0;
+        }
+    }
     saved = *c;
     w.txn = t->txn;
     w.b = b;
@@ -809,6 +824,11 @@ int storage__apply_in(storage_txn *t, struct bucket *b,
     if (res->code != 0 && child == NULL) {
         /* Refused before any write: nothing to undo. */
         *c = saved;
+    }
+    if (cmd->cid != 0 &&
+        (rc = storage__dedup_record(t->txn, b, cmd, res, errmsg)) != 0) {
+        *c = saved;
+        return rc;
     }
     if (index != 0) {
         c->applied = index;

@@ -6,6 +6,9 @@
  *   "s:" + name -> u8 version · 7 zero bytes · keys · bytes · rev ·
  *                  compacted · applied (u64 LE each; written every commit)
  *   "next_id"   -> u32 LE, the next bucket id (ids are never reused)
+ *
+ * A bucket's own databases are k.<id> (keys), r.<id> (revisions), t.<id>
+ * (expiry index) and d.<id> (dedup table, dedup.c).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -214,16 +217,20 @@ out:
     return rc;
 }
 
+/* Open (with MDB_CREATE in @flags: create) @b's databases. With
+ * @create_dedup the dedup table is created if missing, which is how a
+ * bucket of a format-1 environment gets one. */
 static int open_dbs(MDB_txn *txn, struct bucket *b, unsigned flags,
-                    char *errmsg)
+                    bool create_dedup, char *errmsg)
 {
     char name[32];
-    MDB_dbi *dbis[3] = {&b->kdb, &b->rdb, &b->tdb};
-    const char prefixes[3] = {'k', 'r', 't'};
-    for (int i = 0; i < 3; i++) {
+    MDB_dbi *dbis[4] = {&b->kdb, &b->rdb, &b->tdb, &b->ddb};
+    const char prefixes[4] = {'k', 'r', 't', 'd'};
+    for (int i = 0; i < 4; i++) {
+        unsigned f = flags | (i == 3 && create_dedup ? MDB_CREATE : 0);
         int rc;
         snprintf(name, sizeof name, "%c.%u", prefixes[i], b->id);
-        rc = mdb_dbi_open(txn, name, flags, dbis[i]);
+        rc = mdb_dbi_open(txn, name, f, dbis[i]);
         if (rc != 0) {
             char what[64];
             snprintf(what, sizeof what, "open database %s", name);
@@ -233,7 +240,8 @@ static int open_dbs(MDB_txn *txn, struct bucket *b, unsigned flags,
     return 0;
 }
 
-int storage__buckets_load(storage *s, MDB_txn *txn, char *errmsg)
+int storage__buckets_load(storage *s, MDB_txn *txn, bool upgrade,
+                          char *errmsg)
 {
     MDB_cursor *c;
     MDB_val k = {2, "c:"}, v;
@@ -249,7 +257,7 @@ int storage__buckets_load(storage *s, MDB_txn *txn, char *errmsg)
             break;
         }
         if ((rc = config_get(&v, b, errmsg)) != 0 ||
-            (rc = open_dbs(txn, b, 0, errmsg)) != 0 ||
+            (rc = open_dbs(txn, b, 0, upgrade, errmsg)) != 0 ||
             (rc = storage__counters_get(txn, s, b, &b->c, errmsg)) != 0 ||
             (rc = storage__bucket_cache_add(s, b, errmsg)) != 0) {
             char what[96];
@@ -308,7 +316,7 @@ int storage__bucket_new(storage *s, MDB_txn *txn, const cairn_bucket_config *cfg
     b->id = id;
     b->cfg = *cfg;
     b->created = created;
-    if ((rc = open_dbs(txn, b, MDB_CREATE, errmsg)) != 0 ||
+    if ((rc = open_dbs(txn, b, MDB_CREATE, true, errmsg)) != 0 ||
         (rc = storage__config_put(txn, s, b, errmsg)) != 0 ||
         (rc = storage__counters_put(txn, s, b, &b->c, errmsg)) != 0) {
         free(b);
@@ -367,7 +375,8 @@ int storage_bucket_delete(storage *s, const char *name, char *errmsg)
     if ((rc = mdb_del(txn, s->meta, &k, NULL)) != 0 ||
         (rc = mdb_drop(txn, b->kdb, 1)) != 0 ||
         (rc = mdb_drop(txn, b->rdb, 1)) != 0 ||
-        (rc = mdb_drop(txn, b->tdb, 1)) != 0) {
+        (rc = mdb_drop(txn, b->tdb, 1)) != 0 ||
+        (rc = mdb_drop(txn, b->ddb, 1)) != 0) {
         goto err;
     }
     rc = mdb_txn_commit(txn);

@@ -143,6 +143,13 @@ int storage_cmd_encode(const struct storage_cmd *cmd, void **buf, size_t *len,
         return storage__fail(errmsg, CAIRN_EINVAL, "unknown command type %u",
                              cmd->type);
     }
+    if (cmd->cid != 0) {
+        if (cmd->type == STORAGE_CMD_EXPIRE) {
+            return storage__fail(errmsg, CAIRN_EINVAL,
+                                 "expire does not take a client id");
+        }
+        n += 2; /* cid, seq */
+    }
     switch (cmd->type) {
         case STORAGE_CMD_PUT:
         case STORAGE_CMD_CREATE:
@@ -188,6 +195,12 @@ int storage_cmd_encode(const struct storage_cmd *cmd, void **buf, size_t *len,
     pack_key(&pk, cmd_names[cmd->type]);
     pack_key(&pk, "t");
     msgpack_pack_uint64(&pk, cmd->time);
+    if (cmd->cid != 0) {
+        pack_key(&pk, "cid");
+        msgpack_pack_uint64(&pk, cmd->cid);
+        pack_key(&pk, "seq");
+        msgpack_pack_uint64(&pk, cmd->seq);
+    }
     if (key) {
         pack_key(&pk, "k");
         pack_bin(&pk, cmd->w.key, cmd->w.key_len);
@@ -234,25 +247,28 @@ enum {
     F_OLD = 1 << 6,
     F_CMP = 1 << 7,
     F_OPS = 1 << 8,
+    F_CID = 1 << 9,
+    F_SEQ = 1 << 10,
 };
 #define F_VALUE_WRITE (F_KEY | F_VAL | F_META | F_TTL | F_EXP)
 
-/* The fields each command type may carry (docs/storage.md). */
+/* The fields each command type may carry (docs/storage.md); every write
+ * may carry a client id and sequence number, expire may not. */
 static unsigned allowed_fields(uint32_t type)
 {
     switch (type) {
         case STORAGE_CMD_PUT:
         case STORAGE_CMD_CREATE:
-            return F_VALUE_WRITE;
+            return F_VALUE_WRITE | F_CID | F_SEQ;
         case STORAGE_CMD_UPDATE:
-            return F_VALUE_WRITE | F_REV;
+            return F_VALUE_WRITE | F_REV | F_CID | F_SEQ;
         case STORAGE_CMD_CAS:
-            return F_VALUE_WRITE | F_OLD;
+            return F_VALUE_WRITE | F_OLD | F_CID | F_SEQ;
         case STORAGE_CMD_DELETE:
         case STORAGE_CMD_PURGE:
-            return F_KEY | F_REV;
+            return F_KEY | F_REV | F_CID | F_SEQ;
         case STORAGE_CMD_TXN:
-            return F_CMP | F_OPS;
+            return F_CMP | F_OPS | F_CID | F_SEQ;
         default:
             return 0;
     }
@@ -265,7 +281,8 @@ static unsigned field_bit(const msgpack_object *k)
         unsigned bit;
     } fields[] = {{"k", F_KEY},     {"val", F_VAL}, {"meta", F_META},
                   {"ttl", F_TTL},   {"exp", F_EXP}, {"rev", F_REV},
-                  {"old", F_OLD},   {"cmp", F_CMP}, {"ops", F_OPS}};
+                  {"old", F_OLD},   {"cmp", F_CMP}, {"ops", F_OPS},
+                  {"cid", F_CID},   {"seq", F_SEQ}};
     for (size_t i = 0; i < N_OF(fields); i++) {
         if (key_is(k, fields[i].name)) {
             return fields[i].bit;
@@ -324,6 +341,10 @@ static int decode_cmd_map(const msgpack_object *m, struct storage_cmd *cmd,
         } else if (key_is(k, "rev")) {
             has_rev = true;
             r = get_u64(v, &cmd->revision) == 0 ? 1 : -1;
+        } else if (key_is(k, "cid")) {
+            r = get_u64(v, &cmd->cid) == 0 ? 1 : -1;
+        } else if (key_is(k, "seq")) {
+            r = get_u64(v, &cmd->seq) == 0 ? 1 : -1;
         } else if (key_is(k, "old")) {
             has_old = true;
             cmd->has_old = v->type != MSGPACK_OBJECT_NIL;
@@ -370,6 +391,14 @@ static int decode_cmd_map(const msgpack_object *m, struct storage_cmd *cmd,
                              "command '%s' has a field its type does not "
                              "use",
                              cmd_names[cmd->type]);
+    }
+    if ((seen & F_CID) != (seen & F_SEQ) >> 1) {
+        return BAD((seen & F_CID) ? "seq" : "cid");
+    }
+    if ((seen & F_CID) && cmd->cid == 0) {
+        /* 0 means "no client id": it is never encoded. */
+        return storage__fail(errmsg, CAIRN_EMALFORMED,
+                             "command field 'cid' is 0");
     }
     switch (cmd->type) {
         case STORAGE_CMD_PUT:
@@ -453,7 +482,7 @@ int storage_result_encode(const struct storage_result *res, void **buf,
     size_t mlen = strnlen(res->errmsg, sizeof res->errmsg);
     msgpack_sbuffer_init(&sb);
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    msgpack_pack_map(&pk, 9);
+    msgpack_pack_map(&pk, 10);
     pack_key(&pk, "v");
     msgpack_pack_uint32(&pk, CODEC_VERSION);
     pack_key(&pk, "code");
@@ -470,6 +499,12 @@ int storage_result_encode(const struct storage_result *res, void **buf,
     msgpack_pack_uint32(&pk, res->count);
     pack_key(&pk, "skipped");
     if (res->skipped) {
+        msgpack_pack_true(&pk);
+    } else {
+        msgpack_pack_false(&pk);
+    }
+    pack_key(&pk, "dup");
+    if (res->duplicate) {
         msgpack_pack_true(&pk);
     } else {
         msgpack_pack_false(&pk);
@@ -518,6 +553,9 @@ static int decode_result_map(const msgpack_object *m,
         } else if (key_is(k, "skipped")) {
             bad = v->type != MSGPACK_OBJECT_BOOLEAN;
             res->skipped = !bad && v->via.boolean;
+        } else if (key_is(k, "dup")) {
+            bad = v->type != MSGPACK_OBJECT_BOOLEAN;
+            res->duplicate = !bad && v->via.boolean;
         } else if (key_is(k, "msg")) {
             bad = v->type != MSGPACK_OBJECT_STR;
             if (!bad) {

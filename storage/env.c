@@ -9,7 +9,7 @@
 
 #define DEFAULT_MAP_SIZE (1ULL << 30)
 #define DEFAULT_MAX_BUCKETS 1024
-#define DBS_PER_BUCKET 3
+#define DBS_PER_BUCKET 4 /* k, r, t, d */
 
 int storage__fail(char *errmsg, int code, const char *fmt, ...)
 {
@@ -95,18 +95,29 @@ static int make_dir(const char *dir, char *errmsg)
     return 0;
 }
 
-/* Check (or, in a new environment, write) the format version. */
-static int check_format(storage *s, MDB_txn *txn, char *errmsg)
+static int write_format(storage *s, MDB_txn *txn, char *errmsg)
 {
     MDB_val k = {6, "format"}, v;
     uint8_t buf[4];
+    int rc;
+    storage__put_u32le(buf, STORAGE_FORMAT_VERSION);
+    v.mv_data = buf;
+    v.mv_size = sizeof buf;
+    rc = mdb_put(txn, s->meta, &k, &v, 0);
+    return rc != 0 ? storage__mdb_fail(errmsg, rc, "write format") : 0;
+}
+
+/* Check (or, in a new environment, write) the format version. *upgrade is
+ * set for a format-1 environment: its buckets need a dedup table, and the
+ * format record is rewritten once they have one. */
+static int check_format(storage *s, MDB_txn *txn, bool *upgrade,
+                        char *errmsg)
+{
+    MDB_val k = {6, "format"}, v;
     int rc = mdb_get(txn, s->meta, &k, &v);
+    *upgrade = false;
     if (rc == MDB_NOTFOUND) {
-        storage__put_u32le(buf, STORAGE_FORMAT_VERSION);
-        v.mv_data = buf;
-        v.mv_size = sizeof buf;
-        rc = mdb_put(txn, s->meta, &k, &v, 0);
-        return rc != 0 ? storage__mdb_fail(errmsg, rc, "write format") : 0;
+        return write_format(s, txn, errmsg);
     }
     if (rc != 0) {
         return storage__mdb_fail(errmsg, rc, "read format");
@@ -114,12 +125,16 @@ static int check_format(storage *s, MDB_txn *txn, char *errmsg)
     if (v.mv_size != 4) {
         return storage__fail(errmsg, CAIRN_ECORRUPT, "format record is bad");
     }
+    if (storage__get_u32le(v.mv_data) == STORAGE_FORMAT_V1) {
+        *upgrade = true;
+        return 0;
+    }
     if (storage__get_u32le(v.mv_data) != STORAGE_FORMAT_VERSION) {
         return storage__fail(errmsg, CAIRN_EVERSION,
                              "data was written in storage format %u; this "
-                             "build reads format %u",
+                             "build reads formats %u and %u",
                              storage__get_u32le(v.mv_data),
-                             STORAGE_FORMAT_VERSION);
+                             STORAGE_FORMAT_V1, STORAGE_FORMAT_VERSION);
     }
     return 0;
 }
@@ -130,6 +145,7 @@ int storage_open(const char *dir, const struct storage_options *opts,
     struct storage_options o = {0};
     storage *s;
     MDB_txn *txn = NULL;
+    bool upgrade;
     int dead, rc;
 
     if (opts != NULL) {
@@ -191,8 +207,9 @@ int storage_open(const char *dir, const struct storage_options *opts,
         rc = storage__mdb_fail(errmsg, rc, "open catalog");
         goto err;
     }
-    if ((rc = check_format(s, txn, errmsg)) != 0 ||
-        (rc = storage__buckets_load(s, txn, errmsg)) != 0) {
+    if ((rc = check_format(s, txn, &upgrade, errmsg)) != 0 ||
+        (rc = storage__buckets_load(s, txn, upgrade, errmsg)) != 0 ||
+        (upgrade && (rc = write_format(s, txn, errmsg)) != 0)) {
         goto err;
     }
     if ((rc = mdb_txn_commit(txn)) != 0) {

@@ -10,13 +10,18 @@
 
 #include "storage.h"
 
-#define STORAGE_FORMAT_VERSION 1
+/* Format 2 added the per-bucket dedup database (d.<id>); format 1 is
+ * upgraded in place at open. */
+#define STORAGE_FORMAT_VERSION 2
+#define STORAGE_FORMAT_V1 1
 #define RECORD_VERSION 1
 #define GROUP_VERSION 0x81
 #define STATE_VERSION 1
 #define CURSOR_VERSION 1
 #define SNAPSHOT_MAGIC "CAIRNSNP"
-#define SNAPSHOT_VERSION 1
+/* Version 2 added the dedup table; version 1 is still restored. */
+#define SNAPSHOT_VERSION 2
+#define SNAPSHOT_VERSION_V1 1
 #define CODEC_VERSION 1
 
 /* Keys of this length or longer live in a group record (docs/storage.md). */
@@ -108,6 +113,7 @@ struct bucket {
     MDB_dbi kdb; /* key -> latest record (or group) */
     MDB_dbi rdb; /* revision -> record */
     MDB_dbi tdb; /* expiry + revision -> empty */
+    MDB_dbi ddb; /* dedup table: client results, sessions, time index */
     struct bucket_counters c; /* as last committed */
 };
 
@@ -141,7 +147,8 @@ struct storage_txn {
 
 struct bucket *storage__bucket_find(storage *s, const char *name);
 /* Load every bucket of the environment into the cache (at open). */
-int storage__buckets_load(storage *s, MDB_txn *txn, char *errmsg);
+int storage__buckets_load(storage *s, MDB_txn *txn, bool upgrade,
+                          char *errmsg);
 void storage__buckets_free(storage *s);
 /* Write @b's counters @c into @txn. */
 int storage__counters_put(MDB_txn *txn, storage *s, const struct bucket *b,
@@ -220,5 +227,61 @@ struct bucket_counters *storage__touch(storage_txn *t, struct bucket *b,
 int storage__apply_in(storage_txn *t, struct bucket *b,
                       const struct storage_cmd *cmd, uint64_t index,
                       struct storage_result *res, char *errmsg);
+
+/* ------------------------------------------------------------------------
+ * At-most-once writes: the dedup table of a bucket (dedup.c; the record
+ * formats are in docs/storage.md, "At-most-once writes")
+ * ---------------------------------------------------------------------- */
+
+/* Kinds of dedup table keys (their first byte). */
+#define DEDUP_RESULT 'r'  /* 'r' · cid · seq (u64 BE) -> result record */
+#define DEDUP_SESSION 's' /* 's' · cid -> session record */
+#define DEDUP_TIME 't'    /* 't' · indexed time · cid -> empty */
+
+#define DEDUP_RESULT_VERSION 1
+#define DEDUP_SESSION_VERSION 1
+#define DEDUP_RESULT_HEADER 40
+#define DEDUP_SESSION_SIZE 32
+
+/* A session's time index entry moves only when its last use moved by more
+ * than this, so most writes rewrite the session record alone. */
+#define DEDUP_REINDEX_NS (60ULL * 1000000000ULL)
+/* At most this many stale sessions are examined per write. */
+#define DEDUP_GC_MAX 4
+
+/*
+ * Before applying @cmd (cmd->cid != 0) to @b: when (cid, seq) has a stored
+ * result, fill @res with it (res->duplicate) and refresh the session; when
+ * seq is below the client's retry window with no result kept, refuse it in
+ * @res (CAIRN_EINVAL). *handled says whether @res now holds the outcome;
+ * if not, the command is to be applied and then recorded with
+ * storage__dedup_record(). Returns non-zero only for environment errors.
+ */
+int storage__dedup_check(MDB_txn *txn, struct bucket *b,
+                         const struct storage_cmd *cmd,
+                         struct storage_result *res, bool *handled,
+                         char *errmsg);
+
+/*
+ * After applying @cmd (cmd->cid != 0) with outcome @res: store the result,
+ * update the client's session, drop its results below the window and at
+ * most DEDUP_GC_MAX stale sessions of other clients. Returns non-zero only
+ * for environment errors (then the transaction must be aborted).
+ */
+int storage__dedup_record(MDB_txn *txn, struct bucket *b,
+                          const struct storage_cmd *cmd,
+                          const struct storage_result *res, char *errmsg);
+
+/* Check one dedup table entry (as stored and as carried in a snapshot):
+ * the key's kind and size, the value's version and size. Returns 0 or
+ * CAIRN_ECORRUPT. */
+int storage__dedup_entry_check(const void *key, size_t klen, const void *val,
+                               size_t vlen, char *errmsg);
+
+/* Check that the dedup table of @b in @txn is consistent: every result and
+ * time index entry belongs to a session, every session has exactly its
+ * time index entry. Returns 0, CAIRN_ECORRUPT or an environment error. */
+int storage__dedup_verify(MDB_txn *txn, const struct bucket *b,
+                          char *errmsg);
 
 #endif /* CAIRN_STORAGE_INTERNAL_H */

@@ -1,12 +1,16 @@
 /*
  * Snapshots of one bucket (docs/storage.md):
  *
- *   "CAIRNSNP" · u32 BE version · msgpack [state map, [record bin...]] ·
- *   u64 BE XXH3-64 of every byte before it
+ *   "CAIRNSNP" · u32 BE version (2) · msgpack [state map, [record bin...],
+ *   [[dedup key bin, dedup value bin]...]] · u64 BE XXH3-64 of every byte
+ *   before it
  *
  * Records are the revision records exactly as stored (each with its own
  * checksum), in revision order; restore rebuilds the key index and the
- * expiry index from them.
+ * expiry index from them. The dedup table (dedup.c) is carried entry by
+ * entry in key order, so a restored replica answers retried writes exactly
+ * as the one that took the snapshot. Version 1 snapshots have no dedup
+ * array ([state map, records]) and restore to an empty dedup table.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -30,8 +34,8 @@ int storage_snapshot(storage *s, const char *bucket, void **buf, size_t *len,
     msgpack_sbuffer sb;
     msgpack_packer pk;
     MDB_txn *txn;
-    MDB_cursor *cur;
-    MDB_stat st;
+    MDB_cursor *cur, *dcur = NULL;
+    MDB_stat st, dst;
     MDB_val k, v;
     uint8_t head[SNAP_HEADER] = {0}, tail[SNAP_TRAILER];
     int rc;
@@ -48,16 +52,22 @@ int storage_snapshot(storage *s, const char *bucket, void **buf, size_t *len,
         return rc;
     }
     if ((rc = mdb_stat(txn, b->rdb, &st)) != 0 ||
+        (rc = mdb_stat(txn, b->ddb, &dst)) != 0 ||
         (rc = mdb_cursor_open(txn, b->rdb, &cur)) != 0) {
         mdb_txn_abort(txn);
         return storage__mdb_fail(errmsg, rc, "open revisions");
+    }
+    if ((rc = mdb_cursor_open(txn, b->ddb, &dcur)) != 0) {
+        mdb_cursor_close(cur);
+        mdb_txn_abort(txn);
+        return storage__mdb_fail(errmsg, rc, "open dedup table");
     }
     msgpack_sbuffer_init(&sb);
     memcpy(head, SNAPSHOT_MAGIC, 8);
     head[11] = SNAPSHOT_VERSION;
     msgpack_sbuffer_write(&sb, (const char *)head, sizeof head);
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    msgpack_pack_array(&pk, 2);
+    msgpack_pack_array(&pk, 3);
     msgpack_pack_map(&pk, 8);
     pack_key(&pk, "v");
     msgpack_pack_uint32(&pk, SNAPSHOT_VERSION);
@@ -91,6 +101,24 @@ int storage_snapshot(storage *s, const char *bucket, void **buf, size_t *len,
         rc = storage__mdb_fail(errmsg, rc, "read revisions");
         goto out;
     }
+    msgpack_pack_array(&pk, (size_t)dst.ms_entries);
+    rc = mdb_cursor_get(dcur, &k, &v, MDB_FIRST);
+    while (rc == 0) {
+        if (storage__dedup_entry_check(k.mv_data, k.mv_size, v.mv_data,
+                                       v.mv_size, errmsg) != 0) {
+            storage__wrap(errmsg, "snapshot");
+            rc = CAIRN_ECORRUPT;
+            goto out;
+        }
+        msgpack_pack_array(&pk, 2);
+        msgpack_pack_bin_with_body(&pk, k.mv_data, k.mv_size);
+        msgpack_pack_bin_with_body(&pk, v.mv_data, v.mv_size);
+        rc = mdb_cursor_get(dcur, &k, &v, MDB_NEXT);
+    }
+    if (rc != MDB_NOTFOUND) {
+        rc = storage__mdb_fail(errmsg, rc, "read dedup table");
+        goto out;
+    }
     if (sb.data == NULL) {
         rc = storage__fail(errmsg, CAIRN_ENOMEM, "snapshot");
         goto out;
@@ -101,6 +129,7 @@ int storage_snapshot(storage *s, const char *bucket, void **buf, size_t *len,
     *buf = msgpack_sbuffer_release(&sb);
     rc = 0;
 out:
+    mdb_cursor_close(dcur);
     mdb_cursor_close(cur);
     mdb_txn_abort(txn);
     if (rc != 0) {
@@ -111,10 +140,12 @@ out:
 
 /* A verified, decoded snapshot: views into the caller's buffer. */
 struct snap {
+    uint32_t version;
     cairn_bucket_config cfg;
     uint64_t created;
     struct bucket_counters c;
     const msgpack_object *records;
+    const msgpack_object *dedup; /* NULL: version 1, none */
 };
 
 static int snap_state(const msgpack_object *m, struct snap *sn, char *errmsg)
@@ -138,7 +169,7 @@ static int snap_state(const msgpack_object *m, struct snap *sn, char *errmsg)
         }
         if (k->via.str.size == 1 && k->via.str.ptr[0] == 'v') {
             if (v->type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
-                v->via.u64 != SNAPSHOT_VERSION) {
+                v->via.u64 != sn->version) {
                 return storage__fail(errmsg, CAIRN_EVERSION,
                                      "snapshot state version is unknown");
             }
@@ -202,6 +233,65 @@ static int snap_records(const struct snap *sn, char *errmsg)
         prev = rv.e.revision;
     }
     return 0;
+}
+
+/* Check the dedup entries: each a [key bin, value bin] pair that
+ * storage__dedup_entry_check() accepts, keys strictly increasing in LMDB's
+ * order (which is storage__key_cmp's). How the entries relate to each
+ * other is checked once they are written (storage__dedup_verify). */
+static int snap_dedup(const struct snap *sn, char *errmsg)
+{
+    const msgpack_object_bin *prev = NULL;
+    if (sn->dedup == NULL) {
+        return 0;
+    }
+    for (uint32_t i = 0; i < sn->dedup->via.array.size; i++) {
+        const msgpack_object *o = &sn->dedup->via.array.ptr[i];
+        const msgpack_object_bin *k, *v;
+        if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size != 2 ||
+            o->via.array.ptr[0].type != MSGPACK_OBJECT_BIN ||
+            o->via.array.ptr[1].type != MSGPACK_OBJECT_BIN) {
+            return storage__fail(errmsg, CAIRN_EMALFORMED,
+                                 "snapshot dedup entry %u is not [key, "
+                                 "value]",
+                                 i);
+        }
+        k = &o->via.array.ptr[0].via.bin;
+        v = &o->via.array.ptr[1].via.bin;
+        if (storage__dedup_entry_check(k->ptr, k->size, v->ptr, v->size,
+                                       errmsg) != 0) {
+            return storage__fail(errmsg, CAIRN_ECORRUPT,
+                                 "snapshot dedup entry %u is corrupt", i);
+        }
+        if (prev != NULL &&
+            storage__key_cmp(prev->ptr, prev->size, k->ptr, k->size) >= 0) {
+            return storage__fail(errmsg, CAIRN_ECORRUPT,
+                                 "snapshot dedup entry %u is out of order",
+                                 i);
+        }
+        prev = k;
+    }
+    return 0;
+}
+
+/* Write the snapshot's dedup entries (checked, in order) into @b's empty
+ * dedup table, then check how they relate. */
+static int restore_dedup(MDB_txn *txn, const struct bucket *b,
+                         const struct snap *sn, char *errmsg)
+{
+    int rc;
+    if (sn->dedup == NULL) {
+        return 0;
+    }
+    for (uint32_t i = 0; i < sn->dedup->via.array.size; i++) {
+        const msgpack_object *o = sn->dedup->via.array.ptr[i].via.array.ptr;
+        MDB_val k = {o[0].via.bin.size, (void *)o[0].via.bin.ptr};
+        MDB_val v = {o[1].via.bin.size, (void *)o[1].via.bin.ptr};
+        if ((rc = mdb_put(txn, b->ddb, &k, &v, MDB_APPEND)) != 0) {
+            return storage__mdb_fail(errmsg, rc, "restore dedup table");
+        }
+    }
+    return storage__dedup_verify(txn, b, errmsg);
 }
 
 /* Insert revision record @rv (bytes @raw) and make it its key's latest. */
@@ -291,7 +381,8 @@ static int restore_into(storage *s, const char *bucket, const struct snap *sn,
         b = &tmp;
         if ((rc = mdb_drop(txn, b->kdb, 0)) != 0 ||
             (rc = mdb_drop(txn, b->rdb, 0)) != 0 ||
-            (rc = mdb_drop(txn, b->tdb, 0)) != 0) {
+            (rc = mdb_drop(txn, b->tdb, 0)) != 0 ||
+            (rc = mdb_drop(txn, b->ddb, 0)) != 0) {
             rc = storage__mdb_fail(errmsg, rc, "clear bucket");
             goto err;
         }
@@ -321,7 +412,8 @@ static int restore_into(storage *s, const char *bucket, const struct snap *sn,
                            (unsigned long long)c.bytes);
         goto err;
     }
-    if ((rc = storage__counters_put(txn, s, b, &sn->c, errmsg)) != 0) {
+    if ((rc = restore_dedup(txn, b, sn, errmsg)) != 0 ||
+        (rc = storage__counters_put(txn, s, b, &sn->c, errmsg)) != 0) {
         goto err;
     }
     if ((rc = mdb_txn_commit(txn)) != 0) {
@@ -370,11 +462,11 @@ int storage_restore(storage *s, const char *bucket, const void *buf,
                              "snapshot checksum mismatch (truncated or "
                              "corrupted)");
     }
-    if (version != SNAPSHOT_VERSION) {
+    if (version != SNAPSHOT_VERSION && version != SNAPSHOT_VERSION_V1) {
         return storage__fail(errmsg, CAIRN_EVERSION,
                              "snapshot format %u is not supported (this "
-                             "build reads %d)",
-                             version, SNAPSHOT_VERSION);
+                             "build reads %d and %d)",
+                             version, SNAPSHOT_VERSION_V1, SNAPSHOT_VERSION);
     }
     body = len - SNAP_HEADER - SNAP_TRAILER;
     if (cairn_msgpack_check(p + SNAP_HEADER, body) != 0) {
@@ -385,16 +477,26 @@ int storage_restore(storage *s, const char *bucket, const void *buf,
     if (msgpack_unpack_next(&u, (const char *)p + SNAP_HEADER, body, &off) !=
             MSGPACK_UNPACK_SUCCESS ||
         off != body || u.data.type != MSGPACK_OBJECT_ARRAY ||
-        u.data.via.array.size != 2 ||
-        u.data.via.array.ptr[1].type != MSGPACK_OBJECT_ARRAY) {
+        u.data.via.array.size != (version == SNAPSHOT_VERSION_V1 ? 2 : 3) ||
+        u.data.via.array.ptr[1].type != MSGPACK_OBJECT_ARRAY ||
+        (version != SNAPSHOT_VERSION_V1 &&
+         u.data.via.array.ptr[2].type != MSGPACK_OBJECT_ARRAY)) {
         rc = storage__fail(errmsg, CAIRN_EMALFORMED,
-                           "snapshot body is not [state, records]");
+                           version == SNAPSHOT_VERSION_V1
+                               ? "snapshot body is not [state, records]"
+                               : "snapshot body is not [state, records, "
+                                 "dedup]");
         goto out;
     }
     memset(&sn, 0, sizeof sn);
+    sn.version = version;
     sn.records = &u.data.via.array.ptr[1];
+    if (version != SNAPSHOT_VERSION_V1) {
+        sn.dedup = &u.data.via.array.ptr[2];
+    }
     if ((rc = snap_state(&u.data.via.array.ptr[0], &sn, errmsg)) != 0 ||
-        (rc = snap_records(&sn, errmsg)) != 0) {
+        (rc = snap_records(&sn, errmsg)) != 0 ||
+        (rc = snap_dedup(&sn, errmsg)) != 0) {
         goto out;
     }
     if (bucket == NULL || strcmp(sn.cfg.name, bucket) != 0) {

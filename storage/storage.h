@@ -71,7 +71,8 @@ struct storage_options {
  * Errors: CAIRN_EINVAL (bad option), CAIRN_EIO (the directory cannot be
  * created or opened: the message names it and the system error),
  * CAIRN_EVERSION (written by an unknown format version), CAIRN_ECORRUPT,
- * CAIRN_ENOMEM.
+ * CAIRN_ENOMEM. An environment of format 1 (before dedup tables) is
+ * upgraded in place to format 2: every bucket gets an empty dedup table.
  */
 int storage_open(const char *dir, const struct storage_options *opts,
                  storage **out, char *errmsg);
@@ -133,9 +134,33 @@ enum storage_cmd_type {
     STORAGE_CMD_TXN = 8,    /* compares, then all writes or none */
 };
 
+/*
+ * At-most-once writes. A write command may carry the client's id (.cid,
+ * 0: none) and a sequence number (.seq) the client increases per write.
+ * Each bucket keeps, per client, the results of its recent writes: a
+ * command whose (cid, seq) already has a result is not applied again; it
+ * gets the stored result with res->duplicate set (docs/storage.md,
+ * "At-most-once writes").
+ *
+ * STORAGE_DEDUP_WINDOW: results are kept for the last this-many sequence
+ * numbers of a client (those below its highest seq minus the window are
+ * dropped). A command with a seq below that, with no result kept, is
+ * refused (CAIRN_EINVAL): it may have been applied. The window must exceed
+ * the number of writes a client may have in flight (the node allows 4096
+ * per connection).
+ *
+ * STORAGE_DEDUP_TTL_NS: a client whose last write (by command time) is
+ * older than this is forgotten, its results with it; a retry after that is
+ * applied as a new write.
+ */
+#define STORAGE_DEDUP_WINDOW 8192
+#define STORAGE_DEDUP_TTL_NS (600ULL * 1000000000ULL)
+
 struct storage_cmd {
     uint32_t type; /* enum storage_cmd_type */
     uint64_t time; /* the proposer's clock, ns since the epoch */
+    uint64_t cid;  /* client id, 0: none (not EXPIRE) */
+    uint64_t seq;  /* the client's sequence number (with .cid) */
     struct cairn_write w; /* PUT CREATE UPDATE CAS DELETE PURGE */
     uint64_t revision;      /* UPDATE; DELETE/PURGE when non-zero */
     bool has_old;           /* CAS: false means "only if absent" */
@@ -156,6 +181,8 @@ struct storage_result {
     uint32_t failed_compare;   /* TXN ECONFLICT: index of the failed compare */
     uint32_t count;            /* EXPIRE: entries removed; TXN: writes */
     bool skipped;              /* index already applied: nothing done */
+    bool duplicate; /* (cid, seq) already had a result: this is that result,
+                     * nothing was applied */
     char errmsg[CAIRN_ERRMSG_SIZE]; /* for a code other than CAIRN_OK */
 };
 
@@ -165,9 +192,16 @@ struct storage_result {
  * bucket's applied index is skipped (res->skipped) and the applied index is
  * stored with the write, so replaying a log never applies an entry twice.
  *
+ * When @cmd has a client id (cmd->cid != 0), the bucket's dedup table is
+ * consulted after the index check: a (cid, seq) that already has a result
+ * gets it back (res->duplicate, nothing applied); otherwise the command is
+ * applied and its outcome, refusals included, is stored for later retries
+ * (see STORAGE_DEDUP_WINDOW, STORAGE_DEDUP_TTL_NS).
+ *
  * Returns 0 when the outcome is in @res: applied (res->code CAIRN_OK) or
  * refused with nothing changed: CAIRN_ENOBUCKET, CAIRN_EINVAL (bad key,
- * ttl...), CAIRN_ETOOLARGE (key, value, metadata or txn size),
+ * ttl..., an EXPIRE with a client id, a seq older than the client's retry
+ * window), CAIRN_ETOOLARGE (key, value, metadata or txn size),
  * CAIRN_ECONFLICT (with res->current_revision), CAIRN_EFULL (max_bytes).
  * These outcomes are deterministic: every replica reaches the same one.
  * Returns non-zero only when the environment failed (CAIRN_ENOSPACE,
@@ -293,7 +327,8 @@ int storage_count(storage_txn *t, const char *bucket,
  * ---------------------------------------------------------------------- */
 
 /*
- * Serialise bucket @bucket (config, counters, every kept revision) from one
+ * Serialise bucket @bucket (config, counters, every kept revision, the
+ * dedup table of client results) from one
  * consistent read transaction. On success *buf (malloc'd, the caller frees
  * it) holds *len bytes in the versioned, checksummed snapshot format.
  * Errors: CAIRN_ENOBUCKET, CAIRN_ECORRUPT, CAIRN_ENOMEM, CAIRN_EIO.
@@ -306,6 +341,8 @@ int storage_snapshot(storage *s, const char *bucket, void **buf, size_t *len,
  * creating the bucket if it does not exist. The snapshot is verified before
  * anything is written: a truncated, corrupted, foreign-version snapshot or
  * one of another bucket is refused and the old state stays as it was.
+ * Snapshots of format 1 (written before dedup tables existed) are read
+ * too; the bucket's dedup table is then empty.
  * Errors: CAIRN_ECORRUPT, CAIRN_EVERSION, CAIRN_EMALFORMED, CAIRN_EINVAL
  * (snapshot of another bucket), CAIRN_ENOSPACE, CAIRN_EIO, CAIRN_ENOMEM.
  */
@@ -318,7 +355,9 @@ int storage_restore(storage *s, const char *bucket, const void *buf,
 
 /*
  * Encode @cmd. On success *buf (malloc'd, the caller frees it) holds *len
- * bytes. Errors: CAIRN_EINVAL (unknown type or op), CAIRN_ENOMEM.
+ * bytes. .cid and .seq are encoded when .cid is not 0 (a .seq without a
+ * .cid is dropped). Errors: CAIRN_EINVAL (unknown type or op, an EXPIRE
+ * with a client id), CAIRN_ENOMEM.
  */
 int storage_cmd_encode(const struct storage_cmd *cmd, void **buf, size_t *len,
                        char *errmsg);
@@ -327,8 +366,11 @@ int storage_cmd_encode(const struct storage_cmd *cmd, void **buf, size_t *len,
  * Decode a command from @buf. The byte fields of @cmd point into @buf (keep
  * it alive while using @cmd); txn arrays are allocated: call
  * storage_cmd_release() when done (also after an error, harmlessly).
- * Errors: CAIRN_EMALFORMED (the message says which field), CAIRN_EVERSION,
- * CAIRN_ENOMEM.
+ * Commands without "cid"/"seq" (all those written before at-most-once
+ * writes) decode with .cid = .seq = 0.
+ * Errors: CAIRN_EMALFORMED (the message says which field; also a cid
+ * without a seq or the reverse, a cid of 0, a cid on an expire),
+ * CAIRN_EVERSION, CAIRN_ENOMEM.
  */
 int storage_cmd_decode(const void *buf, size_t len, struct storage_cmd *cmd,
                        char *errmsg);
@@ -336,8 +378,11 @@ int storage_cmd_decode(const void *buf, size_t len, struct storage_cmd *cmd,
 /* Free what storage_cmd_decode() allocated for @cmd. */
 void storage_cmd_release(struct storage_cmd *cmd);
 
-/* Encode / decode a result (same ownership rules as commands; a decoded
- * result owns nothing). */
+/* Encode / decode a result, every field included (same ownership rules as
+ * commands; a decoded result owns nothing). A result without "dup" (written
+ * before at-most-once writes) decodes with .duplicate false.
+ * Encode errors: CAIRN_ENOMEM. Decode errors: CAIRN_EMALFORMED,
+ * CAIRN_EVERSION. */
 int storage_result_encode(const struct storage_result *res, void **buf,
                           size_t *len, char *errmsg);
 int storage_result_decode(const void *buf, size_t len,

@@ -100,6 +100,8 @@ static const char *cmd_diff(const struct storage_cmd *a,
 
     DIFF(a->type != b->type, "type");
     DIFF(a->time != b->time, "time");
+    DIFF(a->cid != b->cid, "cid");
+    DIFF(a->seq != b->seq, "seq");
     if (strict || single) {
         if ((d = write_diff(&a->w, &b->w, strict || value)) != NULL) {
             snprintf(buf, cap, "w.%s", d);
@@ -145,6 +147,7 @@ static const char *result_diff(const struct storage_result *a,
     DIFF(a->failed_compare != b->failed_compare, "failed_compare");
     DIFF(a->count != b->count, "count");
     DIFF(a->skipped != b->skipped, "skipped");
+    DIFF(a->duplicate != b->duplicate, "duplicate");
     DIFF(strcmp(a->errmsg, b->errmsg) != 0, "errmsg");
     return NULL;
 }

@@ -65,7 +65,8 @@ static int populate_full(storage *s, char *errmsg)
     /* 1: put with metadata; 2: put; 3: update; 4: put with a ttl. */
     DO((c.type = STORAGE_CMD_PUT, c.w = put_w("alpha", 5, "one"),
         c.w.meta = "m1", c.w.meta_len = 2));
-    DO((c.type = STORAGE_CMD_PUT, c.w = put_w("beta", 4, "two")));
+    DO((c.type = STORAGE_CMD_PUT, c.w = put_w("beta", 4, "two"),
+        c.cid = 0xc1d, c.seq = 1));
     DO((c.type = STORAGE_CMD_UPDATE, c.w = put_w("alpha", 5, "uno"),
         c.revision = 1));
     DO((c.type = STORAGE_CMD_PUT, c.w = put_w("gamma", 5, "three"),
@@ -92,7 +93,11 @@ static int populate_full(storage *s, char *errmsg)
     DO((c.type = STORAGE_CMD_PURGE, c.w.key = "eps", c.w.key_len = 3));
     DO((c.type = STORAGE_CMD_CAS, c.w = put_w("delta", 5, "four"),
         c.has_old = true, c.old = "4", c.old_len = 1));
-    DO((c.type = STORAGE_CMD_CREATE, c.w = put_w("zeta", 4, "6")));
+    DO((c.type = STORAGE_CMD_CREATE, c.w = put_w("zeta", 4, "6"),
+        c.cid = 0xc1d, c.seq = 2));
+    /* A retry of the create: answered from the dedup table. */
+    DO((c.type = STORAGE_CMD_CREATE, c.w = put_w("zeta", 4, "6"),
+        c.cid = 0xc1d, c.seq = 2));
     DO((c.type = STORAGE_CMD_PUT, c.w = put_w("alpha", 5, "three-times")));
 #undef DO
     return 0;

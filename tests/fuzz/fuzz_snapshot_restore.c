@@ -10,7 +10,7 @@
  * Per input: storage_restore(s, "b", input') where the first input byte
  * (mod 4) picks how input' is built from the rest:
  *   mode 0  the rest, as is;
- *   mode 1  "CAIRNSNP" · u32 BE 1 · rest · XXH3-64 (BE) of all before, so
+ *   mode 1  "CAIRNSNP" · u32 BE 2 · rest · XXH3-64 (BE) of all before, so
  *           the trailer check passes and the body decoder and the record
  *           verifier see the bytes;
  *   mode 2  as mode 1, and every bin in the records array gets a
@@ -19,7 +19,8 @@
  *   mode 3  a snapshot synthesised from compact record descriptors (see
  *           synth()): valid records over short keys and keys around the
  *           511-byte group boundary, with history, markers, expiries and
- *           (on request) wrong counters or too many revisions per key. The
+ *           (on request) wrong counters or too many revisions per key, in
+ *           snapshot format 1 (no dedup table), which restore still reads. The
  *           target knows what the bucket must then hold: restore must accept
  *           it exactly when it is well-formed, and the bucket's counters,
  *           scan, values and every key's history must match.
@@ -376,7 +377,8 @@ static void fix_record(uint8_t *r, size_t n)
     put_le(r + n - REC_TRAILER, XXH3_64bits(r, n - REC_TRAILER), 8);
 }
 
-/* Body [state, [bin...]]: fix every bin of the records array. */
+/* Body [state, [bin...], dedup]: fix every bin of the records array (the
+ * dedup entries have no checksum to fix). */
 static void fix_records(uint8_t *body, size_t len)
 {
     const uint8_t *end = body + len;
@@ -384,7 +386,7 @@ static void fix_records(uint8_t *body, size_t len)
     int kind;
     uint64_t n;
     if ((p = mp_head(body, end, &kind, &n)) == NULL || kind != MP_ARRAY ||
-        n != 2 || (p = mp_skip(p, end, 1)) == NULL ||
+        (n != 2 && n != 3) || (p = mp_skip(p, end, 1)) == NULL ||
         (p = mp_head(p, end, &kind, &n)) == NULL || kind != MP_ARRAY) {
         return;
     }
@@ -841,7 +843,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (buf == NULL) {
             return 0;
         }
-        memcpy(buf, "CAIRNSNP\0\0\0\1", SNAP_HEADER);
+        memcpy(buf, "CAIRNSNP\0\0\0\2", SNAP_HEADER);
         if (size > 0) {
             memcpy(buf + SNAP_HEADER, data, size);
         }

@@ -103,6 +103,10 @@ static void gen_cmds(void)
     cmd_file("put_long_key", &c);
 
     cmd_file("create", (c = single(STORAGE_CMD_CREATE, "lock", "owner-1"), &c));
+    c = single(STORAGE_CMD_PUT, "k", "v");
+    c.cid = 0x1234567890abcdefULL;
+    c.seq = 42;
+    cmd_file("put_cid", &c);
 
     c = single(STORAGE_CMD_UPDATE, "counter", "42");
     c.revision = 7;
@@ -168,6 +172,9 @@ static void gen_cmds(void)
     c.compares = NULL;
     c.n_writes = 2;
     cmd_file("txn_bulk", &c);
+    c.cid = 7;
+    c.seq = 8193;
+    cmd_file("txn_cid", &c);
 
     r = (struct storage_result){.code = CAIRN_OK, .revision = 12,
                                 .last_revision = 12, .count = 1};
@@ -178,6 +185,10 @@ static void gen_cmds(void)
     res_file("res_conflict", &r);
     r = (struct storage_result){.code = CAIRN_OK, .skipped = true};
     res_file("res_skipped", &r);
+    r = (struct storage_result){.code = CAIRN_OK, .revision = 3,
+                                .last_revision = 3, .count = 1,
+                                .duplicate = true};
+    res_file("res_dup", &r);
 }
 
 static void gen_snapshot(const char *name, enum fuzz_content content)

@@ -369,6 +369,8 @@ static void assert_cmd_equal(const struct storage_cmd *a,
 {
     assert_int_equal(a->type, b->type);
     assert_int_equal(a->time, b->time);
+    assert_int_equal(a->cid, b->cid);
+    assert_int_equal(a->cid != 0 ? a->seq : 0, b->seq);
     switch (a->type) {
     case STORAGE_CMD_PUT:
     case STORAGE_CMD_CREATE:
@@ -479,22 +481,42 @@ static size_t sample_cmds(struct storage_cmd *out)
     out[n].w.meta = "\x00meta";
     out[n].w.meta_len = 5;
     out[n].w.ttl_ns = 5000000000LL;
+    out[n].cid = 1;
+    out[n].seq = 1;
     n++;
     out[n] = cmd_put(S("k2"), "", 0, UINT64_MAX);
     out[n].w.expires_at = UINT64_MAX;
     n++;
     out[n++] = cmd_put("\x00\x01\x02", 3, "\xff\x00", 2, 0);
-    out[n++] = cmd_create(S("c"), S("cv"), T0 + 1);
-    out[n++] = cmd_update(S("u"), S("uv"), 12345678901ULL, T0 + 2);
-    out[n++] = cmd_cas(S("cas"), S("new"), S("old"), true, T0 + 3);
+    out[n] = cmd_create(S("c"), S("cv"), T0 + 1);
+    out[n].cid = UINT64_MAX;
+    out[n].seq = 0;
+    n++;
+    out[n] = cmd_update(S("u"), S("uv"), 12345678901ULL, T0 + 2);
+    out[n].cid = 2;
+    out[n].seq = UINT64_MAX;
+    n++;
+    out[n] = cmd_cas(S("cas"), S("new"), S("old"), true, T0 + 3);
+    out[n].cid = 1;
+    out[n].seq = 2;
+    n++;
     out[n++] = cmd_cas(S("cas"), S("new"), "", 0, true, T0 + 3);
     out[n++] = cmd_cas(S("cas"), S("new"), NULL, 0, false, T0 + 3);
     out[n++] = cmd_delete(S("d"), 0, T0 + 4);
-    out[n++] = cmd_delete(S("d"), 42, T0 + 4);
-    out[n++] = cmd_purge(S("p"), 0, T0 + 5);
+    out[n] = cmd_delete(S("d"), 42, T0 + 4);
+    out[n].cid = 1;
+    out[n].seq = 3;
+    n++;
+    out[n] = cmd_purge(S("p"), 0, T0 + 5);
+    out[n].cid = 3;
+    out[n].seq = 1000000;
+    n++;
     out[n++] = cmd_purge(S("p"), 43, T0 + 5);
     out[n++] = cmd_expire(T0 + 6);
-    out[n++] = cmd_txn(cmp, 8, wr, 4, T0 + 7);
+    out[n] = cmd_txn(cmp, 8, wr, 4, T0 + 7);
+    out[n].cid = 1;
+    out[n].seq = 4;
+    n++;
     out[n++] = cmd_txn(NULL, 0, wr, 1, T0 + 8);
     return n;
 }
@@ -668,8 +690,85 @@ static void test_cmd_hand_built(void **state)
     assert_int_equal(c.w.meta_len, 0);
     assert_int_equal(c.w.ttl_ns, 0);
     assert_int_equal(c.w.expires_at, 0);
+    /* A command written before at-most-once writes: no client id. */
+    assert_int_equal(c.cid, 0);
+    assert_int_equal(c.seq, 0);
     storage_cmd_release(&c);
     free(b.p);
+}
+
+/* "cid" and "seq": both or neither, cid not 0, never on an expire; an
+ * encoder given a seq without a cid writes neither. */
+static void test_cmd_cid_seq(void **state)
+{
+    struct mbuf b = {0}, out = {0}, tmp = {0}, val = {0};
+    struct storage_cmd c;
+    char err[CAIRN_ERRMSG_SIZE] = "";
+    uint8_t *buf;
+    size_t len;
+    (void)state;
+
+    hand_put(&b, 1);
+    mb_uint(&val, 77);
+    assert_false(map_set(b.p, b.n, "cid", val.p, val.n, &tmp));
+    assert_int_equal(decode_exact(tmp.p, tmp.n, err), CAIRN_EMALFORMED);
+    assert_msg_has(err, "seq");
+    assert_false(map_set(b.p, b.n, "seq", val.p, val.n, &tmp));
+    assert_int_equal(decode_exact(tmp.p, tmp.n, err), CAIRN_EMALFORMED);
+    assert_msg_has(err, "cid");
+    /* Both: decodes. */
+    assert_false(map_set(b.p, b.n, "cid", val.p, val.n, &tmp));
+    assert_false(map_set(tmp.p, tmp.n, "seq", val.p, val.n, &out));
+    memset(&c, 0, sizeof c);
+    assert_int_equal(storage_cmd_decode(out.p, out.n, &c, err), CAIRN_OK);
+    assert_int_equal(c.cid, 77);
+    assert_int_equal(c.seq, 77);
+    storage_cmd_release(&c);
+    /* cid 0 is "none" and never encoded. */
+    val.n = 0;
+    mb_uint(&val, 0);
+    assert_true(map_set(out.p, out.n, "cid", val.p, val.n, &tmp));
+    assert_int_equal(decode_exact(tmp.p, tmp.n, err), CAIRN_EMALFORMED);
+    assert_msg_has(err, "cid");
+
+    /* Not on an expire. */
+    c = cmd_expire(T0);
+    encode(&c, &buf, &len);
+    val.n = 0;
+    mb_uint(&val, 5);
+    assert_false(map_set(buf, len, "cid", val.p, val.n, &tmp));
+    assert_false(map_set(tmp.p, tmp.n, "seq", val.p, val.n, &out));
+    assert_int_equal(decode_exact(out.p, out.n, err), CAIRN_EMALFORMED);
+    free(buf);
+    c.cid = 5;
+    c.seq = 5;
+    {
+        void *none = NULL;
+        assert_int_equal(storage_cmd_encode(&c, &none, &len, err),
+                         CAIRN_EINVAL);
+        assert_null(none);
+    }
+    assert_msg_has(err, "client id");
+
+    /* A seq without a cid is not encoded. */
+    c = cmd_put(S("k"), S("v"), T0);
+    c.seq = 9;
+    encode(&c, &buf, &len);
+    {
+        size_t off, vlen;
+        assert_false(map_get(buf, len, "cid", &off, &vlen));
+        assert_false(map_get(buf, len, "seq", &off, &vlen));
+    }
+    memset(&c, 0xa5, sizeof c);
+    assert_int_equal(storage_cmd_decode(buf, len, &c, err), CAIRN_OK);
+    assert_int_equal(c.cid, 0);
+    assert_int_equal(c.seq, 0);
+    storage_cmd_release(&c);
+    free(buf);
+    free(b.p);
+    free(out.p);
+    free(tmp.p);
+    free(val.p);
 }
 
 static void test_cmd_version(void **state)
@@ -900,6 +999,7 @@ static void result_roundtrip(const struct storage_result *r, bool with_msg)
     assert_int_equal(d.failed_compare, r->failed_compare);
     assert_int_equal(d.count, r->count);
     assert_int_equal(d.skipped, r->skipped);
+    assert_int_equal(d.duplicate, r->duplicate);
     if (with_msg) {
         assert_string_equal(d.errmsg, r->errmsg);
     }
@@ -927,6 +1027,7 @@ static size_t sample_results(struct storage_result *r)
     r[n].code = CAIRN_ECONFLICT;
     r[n].current_revision = UINT64_MAX;
     r[n].failed_compare = 63;
+    r[n].duplicate = true;
     strcpy(r[n].errmsg, "txn: compare 63 failed on 'k'");
     n++;
     r[n].code = CAIRN_EFULL;
@@ -1041,6 +1142,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_cmd_truncated),
         cmocka_unit_test(test_cmd_garbage),
         cmocka_unit_test(test_cmd_hand_built),
+        cmocka_unit_test(test_cmd_cid_seq),
         cmocka_unit_test(test_cmd_version),
         cmocka_unit_test(test_cmd_unknown_field),
         cmocka_unit_test(test_cmd_unknown_field_nested),
