@@ -337,6 +337,8 @@ enum {
     RF_OPS,
     RF_CID,
     RF_SEQ,
+    RF_GROUP,
+    RF_TERM,
     RF__COUNT
 };
 
@@ -350,6 +352,7 @@ static const char *const rf_names[RF__COUNT] = {
     [RF_PREFIX] = "prefix", [RF_CURSOR] = "cursor", [RF_LIMIT] = "limit",
     [RF_KEYS_ONLY] = "keys_only", [RF_STALE] = "stale", [RF_CMP] = "cmp",
     [RF_OPS] = "ops",       [RF_CID] = "cid",       [RF_SEQ] = "seq",
+    [RF_GROUP] = "group",   [RF_TERM] = "term",
 };
 
 /* What each field's value must be, for messages. */
@@ -367,6 +370,7 @@ static const char *const rf_types[RF__COUNT] = {
     [RF_KEYS_ONLY] = "a boolean",     [RF_STALE] = "a boolean",
     [RF_CMP] = "an array",            [RF_OPS] = "an array",
     [RF_CID] = "an unsigned integer", [RF_SEQ] = "an unsigned integer",
+    [RF_GROUP] = "an unsigned integer", [RF_TERM] = "an unsigned integer",
 };
 
 #define B(f) (1u << RF_##f)
@@ -405,6 +409,8 @@ static const struct op_row op_rows[CAIRN_WIRE__OP_COUNT] = {
     [CAIRN_WIRE_CLUSTER_STATUS] = {"cluster.status", 0, 0},
     [CAIRN_WIRE_NODE_JOIN] = {"node.join", B(NODE), 0},
     [CAIRN_WIRE_NODE_REMOVE] = {"node.remove", B(NODE), 0},
+    [CAIRN_WIRE_BUCKET_LEADER] = {"bucket.leader",
+                                  B(BUCKET) | B(GROUP) | B(NODE) | B(TERM), 0},
 };
 
 /* The request .has bits and the fields they stand for. */
@@ -642,6 +648,10 @@ static int decode_field(uint32_t f, const msgpack_object *v,
             return wire_get_u64(v, &req->cid);
         case RF_SEQ:
             return wire_get_u64(v, &req->seq);
+        case RF_GROUP:
+            return wire_get_u64(v, &req->group);
+        case RF_TERM:
+            return wire_get_u64(v, &req->term);
         default:
             return -1;
     }
@@ -941,6 +951,15 @@ static int check_values(const struct req_nested *nested,
                                         "least 1");
             }
             break;
+        case CAIRN_WIRE_BUCKET_LEADER:
+            if (req->group == 0 || req->node_id == 0 || req->term == 0) {
+                return cairn_wire__fail(errmsg, CAIRN_EINVAL,
+                                        "field '%s' must be at least 1",
+                                        req->group == 0     ? "group"
+                                        : req->node_id == 0 ? "node"
+                                                            : "term");
+            }
+            break;
         default:
             break;
     }
@@ -1110,6 +1129,12 @@ static void pack_field(msgpack_packer *pk, uint32_t f,
             break;
         case RF_SEQ:
             msgpack_pack_uint64(pk, req->seq);
+            break;
+        case RF_GROUP:
+            msgpack_pack_uint64(pk, req->group);
+            break;
+        case RF_TERM:
+            msgpack_pack_uint64(pk, req->term);
             break;
         default:
             break;
@@ -1298,6 +1323,27 @@ int cairn_wire_encode_node_remove(struct cairn_wire_buf *out, uint64_t id,
     struct cairn_wire_request req;
     req_init(&req, id, CAIRN_WIRE_NODE_REMOVE, NULL, errmsg);
     req.node_id = node;
+    return ENCODE(req);
+}
+
+int cairn_wire_encode_bucket_leader(struct cairn_wire_buf *out, uint64_t id,
+                                    const char *bucket, uint64_t group,
+                                    uint64_t node, uint64_t term,
+                                    char *errmsg)
+{
+    struct cairn_wire_request req;
+    int rc;
+    if (bucket == NULL) {
+        return cairn_wire__fail(errmsg, CAIRN_EINVAL,
+                                "bucket.leader without a bucket");
+    }
+    if ((rc = req_init(&req, id, CAIRN_WIRE_BUCKET_LEADER, bucket,
+                       errmsg)) != 0) {
+        return rc;
+    }
+    req.group = group;
+    req.node_id = node;
+    req.term = term;
     return ENCODE(req);
 }
 

@@ -223,8 +223,9 @@ enum cairn_wire_op {
     CAIRN_WIRE_COUNT = 16,
     CAIRN_WIRE_TXN = 17,
     CAIRN_WIRE_CLUSTER_STATUS = 18,
-    CAIRN_WIRE_NODE_JOIN = 19,   /* "node.join" */
-    CAIRN_WIRE_NODE_REMOVE = 20, /* "node.remove" */
+    CAIRN_WIRE_NODE_JOIN = 19,     /* "node.join" */
+    CAIRN_WIRE_NODE_REMOVE = 20,   /* "node.remove" */
+    CAIRN_WIRE_BUCKET_LEADER = 21, /* "bucket.leader": node to node only */
     CAIRN_WIRE__OP_COUNT
 };
 
@@ -321,8 +322,13 @@ struct cairn_wire_request {
     /* node.join: the node asking to join or register (.role is unused
      * and never sent). */
     const struct cairn_wire_node *node;
-    /* node.remove: the id of the node to remove (>= 1). */
+    /* node.remove: the id of the node to remove (>= 1); bucket.leader:
+     * the node that leads the bucket's group (>= 1). */
     uint64_t node_id;
+    /* bucket.leader: the bucket's Raft group id and the term its leader
+     * leads in (both >= 1). */
+    uint64_t group;
+    uint64_t term;
     void *owned_; /* set by the decoder; freed by the release function */
 };
 
@@ -340,7 +346,8 @@ struct cairn_wire_request {
  *   node.join's "node" map the same, named "node field 'peer'"),
  *   CAIRN_EINVAL (a value breaking a rule: an empty key, an invalid bucket
  *   name or config, a scan bound longer than a key or a cursor longer than
- *   CAIRN_WIRE_CURSOR_MAX, a limit above UINT32_MAX, a node id of 0, a
+ *   CAIRN_WIRE_CURSOR_MAX, a limit above UINT32_MAX, a node id of 0
+ *   (node.remove, bucket.leader), a group or term of 0 (bucket.leader), a
  *   node or cluster name breaking the name rule, a node address empty,
  *   holding a NUL or longer than CAIRN_WIRE_ADDRESS_MAX, a node tag that
  *   is not "key:value" of at most CAIRN_TAG_MAX bytes, a tag given twice),
@@ -477,6 +484,16 @@ int cairn_wire_encode_node_join(struct cairn_wire_buf *out, uint64_t id,
  * configuration and the catalog. */
 int cairn_wire_encode_node_remove(struct cairn_wire_buf *out, uint64_t id,
                                   uint64_t node, char *errmsg);
+/* Node to node, not for clients: node @node, which leads Raft group @group
+ * of bucket @bucket in term @term, tells the meta leader so, which records
+ * it as the bucket's leader hint (docs/cairnd.md). Values are not checked
+ * here (the decoder refuses 0 for @group, @node and @term); errors as
+ * cairn_wire_request_encode(), plus CAIRN_EINVAL for a NULL @bucket or one
+ * longer than CAIRN_BUCKET_NAME_MAX. */
+int cairn_wire_encode_bucket_leader(struct cairn_wire_buf *out, uint64_t id,
+                                    const char *bucket, uint64_t group,
+                                    uint64_t node, uint64_t term,
+                                    char *errmsg);
 
 /* ------------------------------------------------------------------------
  * Responses
@@ -739,6 +756,10 @@ int cairn_wire_reply_node_join(struct cairn_wire_buf *out, uint64_t id,
                                const char *role, char *errmsg);
 int cairn_wire_reply_node_remove(struct cairn_wire_buf *out, uint64_t id,
                                  char *errmsg);
+/* bucket.leader: status 200 and no other field, whether or not the hint
+ * was written. */
+int cairn_wire_reply_bucket_leader(struct cairn_wire_buf *out, uint64_t id,
+                                   char *errmsg);
 
 /*
  * A history or scan response written entry by entry, so the node can

@@ -112,6 +112,7 @@ static const struct {
     [CAIRN_WIRE_CLUSTER_STATUS] = {RB(NODES) | RB(BUCKETS), 0},
     [CAIRN_WIRE_NODE_JOIN] = {RB(ROLE), 0},
     [CAIRN_WIRE_NODE_REMOVE] = {0, 0},
+    [CAIRN_WIRE_BUCKET_LEADER] = {0, 0},
 };
 
 /* The extras of an error response, by their .has bits. */
@@ -675,6 +676,14 @@ int cairn_wire_reply_node_remove(struct cairn_wire_buf *out, uint64_t id,
     struct cairn_wire_response res;
     res_ok(&res, id);
     return ENCODE(CAIRN_WIRE_NODE_REMOVE, res);
+}
+
+int cairn_wire_reply_bucket_leader(struct cairn_wire_buf *out, uint64_t id,
+                                   char *errmsg)
+{
+    struct cairn_wire_response res;
+    res_ok(&res, id);
+    return ENCODE(CAIRN_WIRE_BUCKET_LEADER, res);
 }
 
 /* ------------------------------------------------------------------------

@@ -202,6 +202,11 @@ uint64_t consensus_group_leader(consensus_group *g, const char **address);
 /* The index of the last entry this replica applied. */
 uint64_t consensus_group_applied(consensus_group *g);
 
+/* This replica's current term: the latest term it has seen (a leader's is
+ * the term it leads in; it never decreases). 0 once the group is
+ * stopping. */
+uint64_t consensus_group_term(consensus_group *g);
+
 /* The bucket the group replicates. */
 const char *consensus_group_bucket(const consensus_group *g);
 

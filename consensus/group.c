@@ -807,6 +807,11 @@ uint64_t consensus_group_applied(consensus_group *g)
     return raft_last_applied(&g->raft);
 }
 
+uint64_t consensus_group_term(consensus_group *g)
+{
+    return g->stopping ? 0 : g->raft.current_term;
+}
+
 const char *consensus_group_bucket(const consensus_group *g)
 {
     return g->fsm.bucket;

@@ -5,7 +5,8 @@
  * Records are msgpack maps with a version field "v". The decoder skips
  * fields it does not know, so a later version may add some; it refuses a
  * record of a higher version, a known field of the wrong type, and a
- * record missing a required field.
+ * record missing a required field. A refused node or bucket record fails
+ * the load; a refused leader hint is only ignored (hints are advisory).
  */
 #include <inttypes.h>
 #include <msgpack.h>
@@ -24,6 +25,11 @@ size_t catalog_node_key(char *out, uint64_t id)
 size_t catalog_bucket_key(char *out, const char *name)
 {
     return (size_t)snprintf(out, CATALOG_BUCKET_KEY_MAX + 1, "b/%s", name);
+}
+
+size_t catalog_hint_key(char *out, const char *name)
+{
+    return (size_t)snprintf(out, CATALOG_HINT_KEY_MAX + 1, "l/%s", name);
 }
 
 static void pack_str(msgpack_packer *pk, const char *s)
@@ -97,6 +103,33 @@ int catalog_bucket_encode(const struct catalog_bucket *b, void **buf,
     }
     pack_key(&pk, "created");
     msgpack_pack_uint64(&pk, b->created);
+    return finish(&sb, buf, len, errmsg);
+}
+
+/*
+ * A leader hint: a fixmap of 4 pairs, each key a fixstr, each value a
+ * msgpack unsigned integer:
+ *   "v"      CATALOG_VERSION
+ *   "group"  the bucket's Raft group id (a hint for another group is void)
+ *   "node"   the node that reported leading the group
+ *   "term"   the term it leads in
+ */
+int catalog_hint_encode(const struct catalog_hint *h, void **buf, size_t *len,
+                        char *errmsg)
+{
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 4);
+    pack_key(&pk, "v");
+    msgpack_pack_uint64(&pk, CATALOG_VERSION);
+    pack_key(&pk, "group");
+    msgpack_pack_uint64(&pk, h->group);
+    pack_key(&pk, "node");
+    msgpack_pack_uint64(&pk, h->node);
+    pack_key(&pk, "term");
+    msgpack_pack_uint64(&pk, h->term);
     return finish(&sb, buf, len, errmsg);
 }
 
@@ -226,6 +259,34 @@ static int decode_bucket(const msgpack_object *o, const char *name,
     return seen == 7 ? 0 : -1;
 }
 
+static int decode_hint(const msgpack_object *o, struct catalog_hint *h)
+{
+    unsigned seen = 0;
+    memset(h, 0, sizeof *h);
+    if (o->type != MSGPACK_OBJECT_MAP || !version_ok(o)) {
+        return -1;
+    }
+    for (uint32_t i = 0; i < o->via.map.size; i++) {
+        const msgpack_object *k = &o->via.map.ptr[i].key;
+        const msgpack_object *v = &o->via.map.ptr[i].val;
+        bool ok = true;
+        if (key_is(k, "group")) {
+            ok = get_u64(v, &h->group);
+            seen |= 1;
+        } else if (key_is(k, "node")) {
+            ok = get_u64(v, &h->node) && h->node != 0;
+            seen |= 2;
+        } else if (key_is(k, "term")) {
+            ok = get_u64(v, &h->term);
+            seen |= 4;
+        }
+        if (!ok) {
+            return -1;
+        }
+    }
+    return seen == 7 ? 0 : -1;
+}
+
 /* ------------------------------------------------------------------------
  * Loading
  * ---------------------------------------------------------------------- */
@@ -266,6 +327,60 @@ static int grow(void **arr, uint32_t *cap, uint32_t n, size_t size)
     return 0;
 }
 
+static struct catalog_bucket *find_bucket(const struct catalog *cat,
+                                          const char *name)
+{
+    /* Records come in key order, so buckets are sorted by name. */
+    uint32_t lo = 0, hi = cat->n_buckets;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(cat->buckets[mid].config.name, name);
+        if (c == 0) {
+            return &cat->buckets[mid];
+        }
+        if (c < 0) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    return NULL;
+}
+
+/* Attach leader hint "l/<name>" to its bucket, which the scan has loaded
+ * already ("b/" sorts before "l/"). Hints are advisory: one that does not
+ * decode is ignored (the next report overwrites it, a bucket delete
+ * removes it); one that names no current bucket group is kept for the
+ * meta leader's sweep. */
+static void load_hint(struct load *l, const struct storage_entry *e)
+{
+    const char *key = e->key;
+    char name[CAIRN_BUCKET_NAME_MAX + 1];
+    struct catalog_bucket *b;
+    struct catalog_hint h;
+    msgpack_unpacked u;
+    bool ok;
+    if (e->key_len - 2 > CAIRN_BUCKET_NAME_MAX) {
+        return;
+    }
+    memcpy(name, key + 2, e->key_len - 2);
+    name[e->key_len - 2] = '\0';
+    msgpack_unpacked_init(&u);
+    ok = decode_record(e, &u) == 0 && decode_hint(&u.data, &h) == 0;
+    msgpack_unpacked_destroy(&u);
+    b = find_bucket(&l->cat, name);
+    if (b != NULL) {
+        b->hint_rev = e->revision;
+    }
+    if (ok && b != NULL && b->group == h.group) {
+        b->hint_node = h.node;
+        b->hint_term = h.term;
+    } else if (ok && l->cat.stale_hint[0] == '\0') {
+        memcpy(l->cat.stale_hint, name, sizeof name);
+        l->cat.stale_hint_rev = e->revision;
+    }
+}
+
 static int load_entry(void *arg, const struct storage_entry *e)
 {
     struct load *l = arg;
@@ -274,6 +389,10 @@ static int load_entry(void *arg, const struct storage_entry *e)
     int rc = 0;
     if (e->key_len < 3 || key[1] != '/') {
         return 0; /* not a record of this version: skipped */
+    }
+    if (key[0] == 'l') {
+        load_hint(l, e);
+        return 0;
     }
     msgpack_unpacked_init(&u);
     if (decode_record(e, &u) != 0) {
@@ -359,21 +478,7 @@ const struct catalog_node *catalog_find_node(const struct catalog *cat,
 const struct catalog_bucket *catalog_find_bucket(const struct catalog *cat,
                                                  const char *name)
 {
-    /* Records come in key order, so buckets are sorted by name. */
-    uint32_t lo = 0, hi = cat->n_buckets;
-    while (lo < hi) {
-        uint32_t mid = lo + (hi - lo) / 2;
-        int c = strcmp(cat->buckets[mid].config.name, name);
-        if (c == 0) {
-            return &cat->buckets[mid];
-        }
-        if (c < 0) {
-            lo = mid + 1;
-        } else {
-            hi = mid;
-        }
-    }
-    return NULL;
+    return find_bucket(cat, name);
 }
 
 bool catalog_node_equal(const struct catalog_node *a,

@@ -5,8 +5,9 @@
  *   catalog.c  the catalog records the meta group replicates, and the
  *              in-memory copy of them
  *   meta.c     acting on the catalog: running the bucket groups this node
- *              holds, registering the node, the meta operations
- *              (bucket.create/delete, node.join/remove)
+ *              holds, registering the node and reporting the buckets it
+ *              leads (the meta client), the meta operations
+ *              (bucket.create/delete, node.join/remove, bucket.leader)
  *   server.c   the client protocol listener, connections and the key ops
  *
  * Everything runs on the node's one loop thread.
@@ -33,8 +34,16 @@
  *   "n/<id, 20 digits>"  a node:   {v, id, name, client, peer, http, tags,
  *                                   cluster}
  *   "b/<bucket name>"    a bucket: {v, config, replicas, created}
+ *   "l/<bucket name>"    the bucket's leader hint: {v, group, node, term}
  * A bucket's Raft group id is its record's create revision + 1 (the meta
  * group is 1): a bucket deleted and created again gets a new group.
+ *
+ * A leader hint says which node last reported leading the bucket's group
+ * (bucket.leader), and in which term: nodes that hold no replica of the
+ * bucket redirect to it and show it in cluster.status. It is advisory: it
+ * counts only while its group is the bucket's current one, it may be
+ * momentarily stale after an election, and a hint record that does not
+ * decode is ignored rather than failing the catalog.
  * ---------------------------------------------------------------------- */
 
 #define CATALOG_VERSION 1
@@ -57,6 +66,17 @@ struct catalog_bucket {
     uint64_t created;  /* ns, the create time every replica uses */
     uint32_t n_replicas;
     uint64_t replicas[CAIRN_REPLICAS_MAX]; /* node ids, placement order */
+    /* The leader hint, when its group is this bucket's group. */
+    uint64_t hint_node; /* 0: no usable hint */
+    uint64_t hint_term;
+    uint64_t hint_rev; /* revision of the "l/" record, usable or not; 0: none */
+};
+
+/* A leader hint record's fields. */
+struct catalog_hint {
+    uint64_t group;
+    uint64_t node;
+    uint64_t term;
 };
 
 /* The in-memory copy of the catalog, reloaded after each meta apply. */
@@ -65,14 +85,21 @@ struct catalog {
     struct catalog_node *nodes;
     uint32_t n_buckets;
     struct catalog_bucket *buckets; /* sorted by name */
+    /* The first leader hint (in key order) that decodes but names no
+     * current bucket group, for the meta leader's sweep; "" for none. */
+    char stale_hint[CAIRN_BUCKET_NAME_MAX + 1];
+    uint64_t stale_hint_rev;
 };
 
 #define CATALOG_NODE_KEY_MAX 24
 #define CATALOG_BUCKET_KEY_MAX (2 + CAIRN_BUCKET_NAME_MAX)
+#define CATALOG_HINT_KEY_MAX (2 + CAIRN_BUCKET_NAME_MAX)
 
-/* The record keys; return their length. */
+/* The record keys; return their length. @out has room for the matching
+ * CATALOG_*_KEY_MAX bytes and a NUL. */
 size_t catalog_node_key(char *out, uint64_t id);
 size_t catalog_bucket_key(char *out, const char *name);
+size_t catalog_hint_key(char *out, const char *name);
 
 /* Encode a record (malloc'd into *buf, the caller frees it).
  * Errors: CAIRN_ENOMEM. */
@@ -80,6 +107,8 @@ int catalog_node_encode(const struct catalog_node *nd, void **buf,
                         size_t *len, char *errmsg);
 int catalog_bucket_encode(const struct catalog_bucket *b, void **buf,
                           size_t *len, char *errmsg);
+int catalog_hint_encode(const struct catalog_hint *h, void **buf, size_t *len,
+                        char *errmsg);
 
 /* Load every record of @s's "_cluster" bucket into @cat (released first).
  * Errors: CAIRN_EIO, CAIRN_ECORRUPT (a record that does not decode),
@@ -112,10 +141,12 @@ struct bucket_rt {
     consensus_group *g;
     bool stopping; /* stop requested; unlinked from n->buckets when done */
     bool drop;     /* delete the data once stopped */
+    bool reporting;        /* a bucket.leader report is in flight */
+    uint64_t report_after; /* uv_now: no report before */
 };
 
 struct server;
-struct registrar;
+struct meta_client;
 
 struct transfer_ctx {
     node *n;
@@ -138,7 +169,7 @@ struct node {
     uv_timer_t reconcile; /* runs meta_reconcile() soon after a change */
     bool reconcile_again;
     struct server *server;
-    struct registrar *reg;
+    struct meta_client *mc; /* the exchange with the meta leader, if any */
     bool registering_self; /* a proposal of our own record is in flight */
     bool joined;           /* seen in the meta configuration */
     bool sweeping;         /* deleting a non-member's record */
@@ -157,8 +188,8 @@ int node_fail(char *errmsg, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /* One more part of a stopping node is closed (node_stop waits for the
- * server, the consensus layer, the timers and a registration in flight);
- * the last one frees the node. */
+ * server, the consensus layer, the timers and the meta client's exchange
+ * in flight); the last one frees the node. */
 void node_part_done(node *n);
 
 /* The wall clock, ns since the epoch: the time writes carry. */
@@ -177,14 +208,18 @@ void meta_attach(node *n);
 void meta_reconcile(node *n);
 
 /* Periodic work (poll timer): make sure this node's record is in the
- * catalog, by proposing it (meta leader) or sending node.join. */
+ * catalog, by proposing it (meta leader) or sending node.join; make sure
+ * the leader hint of every bucket group this node leads names it, by
+ * proposing it (meta leader) or sending bucket.leader; on the meta leader,
+ * sweep records that no longer belong. */
 void meta_tick(node *n);
 
 /* Stop every bucket group (keeping its data); consensus_close() waits for
  * them. */
 void meta_stop_buckets(node *n);
 
-/* Close the registration connection, if any. */
+/* Close the meta client's connection, if any: requests in flight are
+ * dropped (a stopping node sends nothing more). */
 void meta_close(node *n);
 
 /* The running replica of bucket @name, or NULL. */
@@ -201,6 +236,10 @@ void meta_bucket_create(node *n, struct conn_req *r);
 void meta_bucket_delete(node *n, struct conn_req *r);
 void meta_node_join(node *n, struct conn_req *r);
 void meta_node_remove(node *n, struct conn_req *r);
+/* bucket.leader: record the reported leader as the bucket's hint when the
+ * report is about the bucket's current group, names one of its replicas
+ * and is newer than the hint; otherwise answer 200 and change nothing. */
+void meta_bucket_leader(node *n, struct conn_req *r);
 
 /* ------------------------------------------------------------------------
  * server.c

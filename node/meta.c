@@ -11,6 +11,16 @@
  * meta leader. The leader writes its own; any other node sends node.join to
  * the leader's client address (from the leader's record), or, when it is
  * joining and knows no leader yet, to its --join address.
+ *
+ * Leader hints: a node that leads a bucket group makes sure the catalog's
+ * hint for the bucket names it, at its term: the meta leader writes the
+ * hint itself; any other node sends bucket.leader to the meta leader. One
+ * hint is written per leadership change, never periodically, so nodes that
+ * hold no replica of a bucket know its leader (docs/cairnd.md).
+ *
+ * Both go through the meta client: one connection at a time to the meta
+ * leader, carrying every request due, following 421, given up after a
+ * timeout and retried on a later tick.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -23,9 +33,8 @@
 
 #include "internal.h"
 
-#define REGISTER_RETRY_MS 1000
-#define REGISTER_TIMEOUT_MS 5000
-#define REGISTER_HOPS_MAX 8
+#define REGISTER_RETRY_MS 1000 /* between node.join attempts */
+#define REPORT_RETRY_MS 1000   /* after a bucket.leader report, per bucket */
 
 /* ------------------------------------------------------------------------
  * Catalog reload and reconcile
@@ -79,14 +88,19 @@ const char *meta_client_address(node *n, uint64_t id)
     return nd != NULL && nd->client[0] != '\0' ? nd->client : NULL;
 }
 
-static bool places_here(const node *n, const struct catalog_bucket *cb)
+static bool is_replica(const struct catalog_bucket *cb, uint64_t id)
 {
     for (uint32_t i = 0; i < cb->n_replicas; i++) {
-        if (cb->replicas[i] == n->cfg.id) {
+        if (cb->replicas[i] == id) {
             return true;
         }
     }
     return false;
+}
+
+static bool places_here(const node *n, const struct catalog_bucket *cb)
+{
+    return is_replica(cb, n->cfg.id);
 }
 
 static int rm_entry(const char *path, const struct stat *st, int flag,
@@ -323,11 +337,12 @@ static void meta_prop_cb(void *data, int status,
     free(p);
 }
 
-/* Propose a command of @type on catalog key @key with value @val. On a
- * synchronous error @cb does not fire. */
+/* Propose a command of @type on catalog key @key with value @val; @revision
+ * is the one STORAGE_CMD_UPDATE needs, or the only one STORAGE_CMD_DELETE
+ * deletes at (0: any). On a synchronous error @cb does not fire. */
 static int meta_propose(node *n, uint32_t type, const char *key,
-                        const void *val, size_t val_len, meta_done_cb cb,
-                        void *data, char *errmsg)
+                        const void *val, size_t val_len, uint64_t revision,
+                        meta_done_cb cb, void *data, char *errmsg)
 {
     struct storage_cmd cmd = {.type = type, .time = node_now()};
     struct meta_prop *p;
@@ -339,6 +354,7 @@ static int meta_propose(node *n, uint32_t type, const char *key,
     cmd.w.key_len = strlen(key);
     cmd.w.value = val;
     cmd.w.value_len = val_len;
+    cmd.revision = revision;
     if ((rc = storage_cmd_encode(&cmd, &buf, &len, errmsg)) != 0) {
         return rc;
     }
@@ -458,7 +474,7 @@ void meta_bucket_create(node *n, struct conn_req *r)
     if (rc == 0) {
         r->op_data = (void *)(uintptr_t)b->created;
         catalog_bucket_key(key, cfg->name);
-        rc = meta_propose(n, STORAGE_CMD_CREATE, key, buf, len,
+        rc = meta_propose(n, STORAGE_CMD_CREATE, key, buf, len, 0,
                           bucket_created, r, err);
     }
     free(buf);
@@ -488,20 +504,38 @@ static void bucket_deleted(node *n, void *data, int status,
     server_reply_send(r);
 }
 
+static void hint_dropped(node *n, void *data, int status,
+                         const struct storage_result *res)
+{
+    (void)n;
+    (void)data;
+    (void)status;
+    (void)res;
+}
+
 void meta_bucket_delete(node *n, struct conn_req *r)
 {
+    const struct catalog_bucket *cb;
     char err[CAIRN_ERRMSG_SIZE], key[CATALOG_BUCKET_KEY_MAX + 1];
     int rc;
-    if (catalog_find_bucket(&n->cat, r->req.bucket) == NULL) {
+    if ((cb = catalog_find_bucket(&n->cat, r->req.bucket)) == NULL) {
         snprintf(err, sizeof err, "bucket '%s' not found", r->req.bucket);
         server_reply_error(r, CAIRN_ENOBUCKET, err, NULL);
         return;
     }
     catalog_bucket_key(key, r->req.bucket);
-    rc = meta_propose(n, STORAGE_CMD_DELETE, key, NULL, 0, bucket_deleted, r,
-                      err);
+    rc = meta_propose(n, STORAGE_CMD_DELETE, key, NULL, 0, 0, bucket_deleted,
+                      r, err);
     if (rc != 0) {
         server_reply_error(r, rc, err, NULL);
+        return;
+    }
+    if (cb->hint_rev != 0) {
+        /* Proposed in the same turn, so it shares the bucket record's log
+         * entry. Should it fail, the leader's sweep removes the hint. */
+        catalog_hint_key(key, r->req.bucket);
+        (void)meta_propose(n, STORAGE_CMD_DELETE, key, NULL, 0, 0,
+                           hint_dropped, NULL, err);
     }
 }
 
@@ -581,7 +615,7 @@ static void join_record_write(node *n, struct conn_req *r)
         return;
     }
     catalog_node_key(key, rec.id);
-    rc = meta_propose(n, STORAGE_CMD_PUT, key, buf, len, join_recorded, r,
+    rc = meta_propose(n, STORAGE_CMD_PUT, key, buf, len, 0, join_recorded, r,
                       err);
     free(buf);
     if (rc != 0) {
@@ -683,8 +717,8 @@ static void remove_record(node *n, struct conn_req *r)
     char err[CAIRN_ERRMSG_SIZE], key[CATALOG_NODE_KEY_MAX + 1];
     int rc;
     catalog_node_key(key, r->req.node_id);
-    rc = meta_propose(n, STORAGE_CMD_DELETE, key, NULL, 0, remove_unrecorded,
-                      r, err);
+    rc = meta_propose(n, STORAGE_CMD_DELETE, key, NULL, 0, 0,
+                      remove_unrecorded, r, err);
     if (rc != 0) {
         server_reply_error(r, rc, err, NULL);
     }
@@ -742,10 +776,191 @@ void meta_node_remove(node *n, struct conn_req *r)
 }
 
 /* ------------------------------------------------------------------------
- * Registration
+ * bucket.leader: leader hints
  * ---------------------------------------------------------------------- */
 
-struct registrar {
+/* A hint being written, on the meta leader. */
+struct hint_ctx {
+    struct conn_req *r; /* the bucket.leader request; NULL: our own report */
+    struct catalog_hint h;
+    char bucket[CAIRN_BUCKET_NAME_MAX + 1];
+};
+
+/*
+ * The bucket whose hint a report "node @node_id leads group @group of
+ * bucket @name in term @term" would change, or NULL. It changes it when
+ * it is about the bucket's current group, names one of the bucket's
+ * replicas, and is newer than the hint: there is none for this group, or
+ * the hint is from an older term. A hint from the same term names the one
+ * node that can lead in it already; one from a later term makes the report
+ * stale.
+ */
+static const struct catalog_bucket *hint_target(node *n, const char *name,
+                                                uint64_t group,
+                                                uint64_t node_id,
+                                                uint64_t term)
+{
+    const struct catalog_bucket *cb = catalog_find_bucket(&n->cat, name);
+    if (cb == NULL || cb->group != group || !is_replica(cb, node_id) ||
+        (cb->hint_node != 0 && cb->hint_term >= term)) {
+        return NULL;
+    }
+    return cb;
+}
+
+/* The report about group @group is over: the next one waits a little. */
+static void report_done(node *n, uint64_t group)
+{
+    for (struct bucket_rt *b = n->buckets; b != NULL; b = b->next) {
+        if (b->group == group) {
+            b->reporting = false;
+            b->report_after = uv_now(n->loop) + REPORT_RETRY_MS;
+        }
+    }
+}
+
+static void hint_written(node *n, void *data, int status,
+                         const struct storage_result *res)
+{
+    struct hint_ctx *x = data;
+    if (status == 0 && res->code == 0) {
+        LOG_INFO("meta", x->bucket,
+                 "leader hint recorded node=%llu term=%llu gid=%llu",
+                 (unsigned long long)x->h.node, (unsigned long long)x->h.term,
+                 (unsigned long long)x->h.group);
+    }
+    if (x->r == NULL) {
+        report_done(n, x->h.group);
+    } else if (status == 0 &&
+               (res->code == 0 || res->code == CAIRN_ECONFLICT)) {
+        /* A conflict: another report, a bucket delete or the sweep changed
+         * the record first. The reporter compares the catalog with its
+         * own view and reports again if it still leads. */
+        cairn_wire_reply_bucket_leader(server_reply_buf(x->r), x->r->req.id,
+                                       NULL);
+        server_reply_send(x->r);
+    } else {
+        (void)reply_if_failed(x->r, status, res);
+    }
+    free(x);
+}
+
+/* On the meta leader: propose the hint that node @node_id leads @cb's
+ * group in @term, answering @r (NULL: our own report) when it is done.
+ * The write is conditional on the record being what the catalog says
+ * (absent, or at cb->hint_rev): of two reports decided on the same
+ * catalog only the first is written. On error nothing fires. */
+static int hint_propose(node *n, const struct catalog_bucket *cb,
+                        uint64_t node_id, uint64_t term, struct conn_req *r,
+                        char *errmsg)
+{
+    char key[CATALOG_HINT_KEY_MAX + 1];
+    struct hint_ctx *x = calloc(1, sizeof *x);
+    void *buf;
+    size_t len;
+    int rc;
+    if (x == NULL) {
+        return node_fail(errmsg, CAIRN_ENOMEM, "out of memory");
+    }
+    x->r = r;
+    x->h.group = cb->group;
+    x->h.node = node_id;
+    x->h.term = term;
+    snprintf(x->bucket, sizeof x->bucket, "%s", cb->config.name);
+    if ((rc = catalog_hint_encode(&x->h, &buf, &len, errmsg)) != 0) {
+        free(x);
+        return rc;
+    }
+    catalog_hint_key(key, cb->config.name);
+    rc = meta_propose(n,
+                      cb->hint_rev != 0 ? STORAGE_CMD_UPDATE
+                                        : STORAGE_CMD_CREATE,
+                      key, buf, len, cb->hint_rev, hint_written, x, errmsg);
+    free(buf);
+    if (rc != 0) {
+        free(x);
+    }
+    return rc;
+}
+
+void meta_bucket_leader(node *n, struct conn_req *r)
+{
+    char err[CAIRN_ERRMSG_SIZE];
+    const struct catalog_bucket *cb = hint_target(
+        n, r->req.bucket, r->req.group, r->req.node_id, r->req.term);
+    int rc;
+    if (cb == NULL) {
+        /* Stale, already recorded, or about no current group: nothing to
+         * write. A reporter whose catalog disagrees asks again later. */
+        cairn_wire_reply_bucket_leader(server_reply_buf(r), r->req.id, NULL);
+        server_reply_send(r);
+        return;
+    }
+    rc = hint_propose(n, cb, r->req.node_id, r->req.term, r, err);
+    if (rc != 0) {
+        server_reply_error(r, rc, err, NULL);
+    }
+}
+
+/*
+ * Whether this node should report that it leads @b (its term in *term):
+ * it leads, no report is in flight or was just made, and the catalog's
+ * hint does not say so yet (no hint for this group, or one from an older
+ * term). A hint from the same or a later term that names another node
+ * means this node's leadership is over already.
+ */
+static bool report_due(node *n, const struct bucket_rt *b, uint64_t *term)
+{
+    const struct catalog_bucket *cb;
+    if (b->stopping || b->reporting || uv_now(n->loop) < b->report_after ||
+        !consensus_group_is_leader(b->g)) {
+        return false;
+    }
+    cb = catalog_find_bucket(&n->cat, b->name);
+    if (cb == NULL || cb->group != b->group) {
+        return false;
+    }
+    *term = consensus_group_term(b->g);
+    return *term != 0 && (cb->hint_node == 0 || cb->hint_term < *term);
+}
+
+/* ------------------------------------------------------------------------
+ * The meta client
+ *
+ * One exchange with the meta leader at a time: a connection to its client
+ * address carrying hello, then every request due (node.join, bucket.leader
+ * reports), answered in any order. A 421 names the leader: the requests it
+ * answered go there next, on a new connection, at most META_HOPS_MAX times
+ * in a row. The exchange ends when every request is answered, or the
+ * connection fails, or META_TIMEOUT_MS pass; requests left unanswered are
+ * dropped, and the tick sends again what is still due.
+ * ---------------------------------------------------------------------- */
+
+#define META_TIMEOUT_MS 5000
+#define META_HOPS_MAX 8
+#define META_CALLS_MAX 64 /* requests per exchange */
+#define META_ID_FIRST 2   /* request ids: hello is 1, calls from 2 */
+
+enum meta_call_kind {
+    CALL_JOIN = 1,   /* node.join with this node's record */
+    CALL_LEADER = 2, /* bucket.leader: this node leads .group in .term */
+};
+
+enum meta_call_state {
+    CALL_PENDING = 0,
+    CALL_ANSWERED = 1,
+    CALL_REDIRECTED = 2, /* answered 421: goes to the leader it named */
+};
+
+struct meta_call {
+    int kind;  /* enum meta_call_kind */
+    int state; /* enum meta_call_state */
+    char bucket[CAIRN_BUCKET_NAME_MAX + 1]; /* CALL_LEADER */
+    uint64_t group;
+    uint64_t term;
+};
+
+struct meta_client {
     node *n;
     uv_tcp_t tcp;
     uv_connect_t connect;
@@ -755,10 +970,18 @@ struct registrar {
     struct cairn_wire_reader rd;
     char rbuf[4096];
     char target[CATALOG_ADDRESS_MAX + 1];
+    char redirect[CATALOG_ADDRESS_MAX + 1]; /* the leader a 421 named */
     unsigned hops;
-    unsigned open; /* handles to close */
+    unsigned n_calls;
+    unsigned pending; /* calls not answered yet */
+    unsigned open;    /* handles to close */
     bool closing;
+    struct meta_call calls[META_CALLS_MAX];
 };
+
+static void meta_client_start(node *n, const char *target,
+                              const struct meta_call *calls, unsigned n_calls,
+                              unsigned hops);
 
 static void self_record(node *n, struct catalog_node *rec)
 {
@@ -773,152 +996,188 @@ static void self_record(node *n, struct catalog_node *rec)
     snprintf(rec->cluster, sizeof rec->cluster, "%s", n->cfg.cluster);
 }
 
-static void reg_closed(uv_handle_t *h)
+/* Call @c got answer @res from @target (NULL: none; the exchange failed,
+ * timed out or the node stops). */
+static void call_done(node *n, const char *target, const struct meta_call *c,
+                      const struct cairn_wire_response *res)
 {
-    struct registrar *g = h->data;
-    if (--g->open == 0) {
-        node *n = g->n;
-        cairn_wire_buf_close(&g->out);
-        cairn_wire_reader_close(&g->rd);
-        if (n->reg == g) {
-            n->reg = NULL;
+    if (c->kind == CALL_LEADER) {
+        if (res != NULL && res->status != 200) {
+            LOG_WARN("meta", c->bucket, "bucket.leader via %s: %d %.*s",
+                     target, res->status, (int)res->error.len,
+                     res->error.ptr);
         }
-        free(g);
-        node_part_done(n); /* the node waits for us when stopping */
+        report_done(n, c->group);
+    } else if (res != NULL && res->status == 200) {
+        LOG_INFO("meta", NODE_META_BUCKET, "registered via %s role=%.*s",
+                 target, (int)res->role.len, res->role.ptr);
+    } else if (res != NULL) {
+        LOG_WARN("meta", NODE_META_BUCKET, "node.join via %s: %d %.*s",
+                 target, res->status, (int)res->error.len, res->error.ptr);
     }
 }
 
-static void reg_close(struct registrar *g)
+static void mc_closed(uv_handle_t *h)
 {
-    if (g->closing) {
+    struct meta_client *mc = h->data;
+    node *n = mc->n;
+    struct meta_call next[META_CALLS_MAX];
+    unsigned n_next = 0;
+    bool follow;
+    if (--mc->open > 0) {
         return;
     }
-    g->closing = true;
-    uv_close((uv_handle_t *)&g->timer, reg_closed);
-    uv_close((uv_handle_t *)&g->tcp, reg_closed);
+    follow = !n->stopping && mc->redirect[0] != '\0' &&
+             mc->hops + 1 < META_HOPS_MAX;
+    for (unsigned i = 0; i < mc->n_calls; i++) {
+        const struct meta_call *c = &mc->calls[i];
+        if (c->state == CALL_REDIRECTED && follow) {
+            next[n_next] = *c;
+            next[n_next++].state = CALL_PENDING;
+        } else if (c->state != CALL_ANSWERED) {
+            call_done(n, mc->target, c, NULL);
+        }
+    }
+    cairn_wire_buf_close(&mc->out);
+    cairn_wire_reader_close(&mc->rd);
+    if (n->mc == mc) {
+        n->mc = NULL;
+    }
+    if (n_next > 0) {
+        meta_client_start(n, mc->redirect, next, n_next, mc->hops + 1);
+    }
+    free(mc);
+    node_part_done(n); /* the node waits for us when stopping */
+}
+
+static void mc_close(struct meta_client *mc)
+{
+    if (mc->closing) {
+        return;
+    }
+    mc->closing = true;
+    uv_close((uv_handle_t *)&mc->timer, mc_closed);
+    uv_close((uv_handle_t *)&mc->tcp, mc_closed);
 }
 
 void meta_close(node *n)
 {
-    if (n->reg != NULL) {
-        reg_close(n->reg);
+    if (n->mc != NULL) {
+        mc_close(n->mc);
     }
 }
 
-static void reg_timeout(uv_timer_t *t)
+static void mc_timeout(uv_timer_t *t)
 {
-    struct registrar *g = t->data;
-    LOG_WARN("meta", NODE_META_BUCKET, "node.join to %s timed out",
-             g->target);
-    reg_close(g);
+    struct meta_client *mc = t->data;
+    LOG_WARN("meta", NODE_META_BUCKET,
+             "requests to the meta leader at %s timed out unanswered=%u",
+             mc->target, mc->pending);
+    mc_close(mc);
 }
 
-static void reg_dial(struct registrar *g);
-
-static void reg_response(struct registrar *g, const void *body, size_t len)
+static void mc_response(struct meta_client *mc, const void *body, size_t len)
 {
     struct cairn_wire_response res;
     char err[CAIRN_ERRMSG_SIZE];
+    struct meta_call *c;
     int rc = cairn_wire_response_decode(body, len, &res, err);
     if (rc != 0) {
-        LOG_WARN("meta", NODE_META_BUCKET, "node.join to %s: %s", g->target,
+        LOG_WARN("meta", NODE_META_BUCKET, "answer from %s: %s", mc->target,
                  err);
-    } else if (res.id != 2) {
+        cairn_wire_response_release(&res);
+        mc_close(mc);
+        return;
+    }
+    if (res.id < META_ID_FIRST) {
         /* the hello's answer */
         if (res.status != 200) {
             LOG_WARN("meta", NODE_META_BUCKET, "hello to %s refused: %.*s",
-                     g->target, (int)res.error.len, res.error.ptr);
-            rc = -1;
+                     mc->target, (int)res.error.len, res.error.ptr);
+            mc_close(mc);
         }
         cairn_wire_response_release(&res);
-        if (rc != 0) {
-            reg_close(g);
-        }
         return;
-    } else if (res.status == 200) {
-        LOG_INFO("meta", NODE_META_BUCKET, "registered via %s role=%.*s",
-                 g->target, (int)res.role.len, res.role.ptr);
-    } else if (res.status == 421 && (res.has & CAIRN_WIRE_RES_LEADER) &&
-               res.leader.len < sizeof g->target &&
-               ++g->hops < REGISTER_HOPS_MAX) {
-        node *n = g->n;
-        char target[CATALOG_ADDRESS_MAX + 1];
-        snprintf(target, sizeof target, "%.*s", (int)res.leader.len,
-                 res.leader.ptr);
+    }
+    if (res.id - META_ID_FIRST >= mc->n_calls ||
+        mc->calls[res.id - META_ID_FIRST].state != CALL_PENDING) {
         cairn_wire_response_release(&res);
-        reg_close(g);
-        /* Follow the redirect on the next tick, with a new connection. */
-        n->register_after = 0;
-        snprintf(n->join_target, sizeof n->join_target, "%s", target);
-        return;
+        return; /* not ours to answer */
+    }
+    c = &mc->calls[res.id - META_ID_FIRST];
+    mc->pending--;
+    if (res.status == 421 && (res.has & CAIRN_WIRE_RES_LEADER) &&
+        res.leader.len > 0 && res.leader.len < sizeof mc->redirect &&
+        mc->hops + 1 < META_HOPS_MAX) {
+        c->state = CALL_REDIRECTED;
+        snprintf(mc->redirect, sizeof mc->redirect, "%.*s",
+                 (int)res.leader.len, res.leader.ptr);
+        if (c->kind == CALL_JOIN) {
+            /* A joining node that knows no leader yet asks this one. */
+            snprintf(mc->n->join_target, sizeof mc->n->join_target, "%s",
+                     mc->redirect);
+        }
     } else {
-        LOG_WARN("meta", NODE_META_BUCKET, "node.join via %s: %d %.*s",
-                 g->target, res.status, (int)res.error.len, res.error.ptr);
+        c->state = CALL_ANSWERED;
+        call_done(mc->n, mc->target, c, &res);
     }
     cairn_wire_response_release(&res);
-    reg_close(g);
+    if (mc->pending == 0) {
+        mc_close(mc);
+    }
 }
 
-static void reg_alloc(uv_handle_t *h, size_t size, uv_buf_t *buf)
+static void mc_alloc(uv_handle_t *h, size_t size, uv_buf_t *buf)
 {
-    struct registrar *g = h->data;
+    struct meta_client *mc = h->data;
     (void)size;
-    buf->base = g->rbuf;
-    buf->len = sizeof g->rbuf;
+    buf->base = mc->rbuf;
+    buf->len = sizeof mc->rbuf;
 }
 
-static void reg_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+static void mc_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
-    struct registrar *g = s->data;
+    struct meta_client *mc = s->data;
     const void *body;
     size_t len;
     if (nread < 0) {
-        reg_close(g);
+        mc_close(mc);
         return;
     }
-    if (nread == 0 || g->closing) {
+    if (nread == 0 || mc->closing) {
         return;
     }
-    if (cairn_wire_reader_feed(&g->rd, buf->base, (size_t)nread) != 0) {
-        reg_close(g);
+    if (cairn_wire_reader_feed(&mc->rd, buf->base, (size_t)nread) != 0) {
+        mc_close(mc);
         return;
     }
-    while (!g->closing) {
-        if (cairn_wire_reader_next(&g->rd, &body, &len) != 0) {
-            reg_close(g);
+    while (!mc->closing) {
+        if (cairn_wire_reader_next(&mc->rd, &body, &len) != 0) {
+            mc_close(mc);
             return;
         }
         if (body == NULL) {
             break;
         }
-        reg_response(g, body, len);
+        mc_response(mc, body, len);
     }
 }
 
-static void reg_written(uv_write_t *w, int status)
+static void mc_written(uv_write_t *w, int status)
 {
-    struct registrar *g = w->data;
+    struct meta_client *mc = w->data;
     if (status != 0) {
-        reg_close(g);
+        mc_close(mc);
     }
 }
 
-static void reg_connected(uv_connect_t *c, int status)
+/* Append node.join with this node's record, as request @id. */
+static int encode_join(struct meta_client *mc, uint64_t id)
 {
-    struct registrar *g = c->data;
     struct cairn_wire_node nd;
     struct catalog_node rec;
     struct cairn_wire_str tags[CAIRN_TAGS_MAX];
-    uv_buf_t b;
-    if (status != 0 || g->closing) {
-        if (status != 0 && status != UV_ECANCELED) {
-            LOG_DEBUG("meta", NODE_META_BUCKET, "connect %s: %s", g->target,
-                      uv_strerror(status));
-        }
-        reg_close(g);
-        return;
-    }
-    self_record(g->n, &rec);
+    self_record(mc->n, &rec);
     memset(&nd, 0, sizeof nd);
     nd.id = rec.id;
     nd.name = (struct cairn_wire_str){rec.name, strlen(rec.name)};
@@ -931,63 +1190,107 @@ static void reg_connected(uv_connect_t *c, int status)
     }
     nd.n_tags = rec.n_tags;
     nd.tags = tags;
-    if (cairn_wire_encode_hello(&g->out, 1, CAIRN_WIRE_VERSION, "cairnd",
-                                NULL) != 0 ||
-        cairn_wire_encode_node_join(&g->out, 2, &nd, NULL) != 0) {
-        reg_close(g);
+    return cairn_wire_encode_node_join(&mc->out, id, &nd, NULL);
+}
+
+static void mc_connected(uv_connect_t *conn, int status)
+{
+    struct meta_client *mc = conn->data;
+    uv_buf_t b;
+    int rc;
+    if (status != 0 || mc->closing) {
+        if (status != 0 && status != UV_ECANCELED) {
+            LOG_DEBUG("meta", NODE_META_BUCKET, "connect %s: %s", mc->target,
+                      uv_strerror(status));
+        }
+        mc_close(mc);
         return;
     }
-    b = uv_buf_init((char *)g->out.data, (unsigned)g->out.len);
-    g->write.data = g;
-    uv_tcp_nodelay(&g->tcp, 1);
-    if (uv_write(&g->write, (uv_stream_t *)&g->tcp, &b, 1, reg_written) != 0 ||
-        uv_read_start((uv_stream_t *)&g->tcp, reg_alloc, reg_read) != 0) {
-        reg_close(g);
+    rc = cairn_wire_encode_hello(&mc->out, 1, CAIRN_WIRE_VERSION, "cairnd",
+                                 NULL);
+    for (unsigned i = 0; rc == 0 && i < mc->n_calls; i++) {
+        const struct meta_call *c = &mc->calls[i];
+        uint64_t id = META_ID_FIRST + i;
+        rc = c->kind == CALL_JOIN
+                 ? encode_join(mc, id)
+                 : cairn_wire_encode_bucket_leader(&mc->out, id, c->bucket,
+                                                   c->group, mc->n->cfg.id,
+                                                   c->term, NULL);
+    }
+    if (rc != 0) {
+        mc_close(mc);
+        return;
+    }
+    b = uv_buf_init((char *)mc->out.data, (unsigned)mc->out.len);
+    mc->write.data = mc;
+    uv_tcp_nodelay(&mc->tcp, 1);
+    if (uv_write(&mc->write, (uv_stream_t *)&mc->tcp, &b, 1, mc_written) !=
+            0 ||
+        uv_read_start((uv_stream_t *)&mc->tcp, mc_alloc, mc_read) != 0) {
+        mc_close(mc);
     }
 }
 
-static void reg_dial(struct registrar *g)
+static void mc_dial(struct meta_client *mc)
 {
     struct sockaddr_in sa;
     char host[32];
-    const char *colon = strrchr(g->target, ':');
-    if (colon == NULL || (size_t)(colon - g->target) >= sizeof host) {
-        reg_close(g);
+    const char *colon = strrchr(mc->target, ':');
+    if (colon == NULL || (size_t)(colon - mc->target) >= sizeof host) {
+        mc_close(mc);
         return;
     }
-    snprintf(host, sizeof host, "%.*s", (int)(colon - g->target), g->target);
+    snprintf(host, sizeof host, "%.*s", (int)(colon - mc->target),
+             mc->target);
     if (uv_ip4_addr(host, atoi(colon + 1), &sa) != 0) {
-        reg_close(g);
+        mc_close(mc);
         return;
     }
-    g->connect.data = g;
-    if (uv_tcp_connect(&g->connect, &g->tcp, (const struct sockaddr *)&sa,
-                       reg_connected) != 0) {
-        reg_close(g);
+    mc->connect.data = mc;
+    if (uv_tcp_connect(&mc->connect, &mc->tcp, (const struct sockaddr *)&sa,
+                       mc_connected) != 0) {
+        mc_close(mc);
     }
 }
 
-static void register_via(node *n, const char *target)
+/* Send @calls (1..META_CALLS_MAX, copied) to the meta leader's client
+ * address @target; hop @hops of a chain of redirects. */
+static void meta_client_start(node *n, const char *target,
+                              const struct meta_call *calls, unsigned n_calls,
+                              unsigned hops)
 {
-    struct registrar *g = calloc(1, sizeof *g);
-    if (g == NULL) {
+    struct meta_client *mc = calloc(1, sizeof *mc);
+    if (mc == NULL) {
+        for (unsigned i = 0; i < n_calls; i++) {
+            call_done(n, target, &calls[i], NULL);
+        }
         return;
     }
-    g->n = n;
-    snprintf(g->target, sizeof g->target, "%s", target);
-    cairn_wire_buf_init(&g->out);
-    cairn_wire_reader_init(&g->rd);
-    uv_tcp_init(n->loop, &g->tcp);
-    uv_timer_init(n->loop, &g->timer);
-    g->tcp.data = g;
-    g->timer.data = g;
-    g->open = 2;
-    n->reg = g;
+    mc->n = n;
+    snprintf(mc->target, sizeof mc->target, "%s", target);
+    mc->hops = hops;
+    memcpy(mc->calls, calls, n_calls * sizeof *calls);
+    mc->n_calls = n_calls;
+    mc->pending = n_calls;
+    cairn_wire_buf_init(&mc->out);
+    cairn_wire_reader_init(&mc->rd);
+    uv_tcp_init(n->loop, &mc->tcp);
+    uv_timer_init(n->loop, &mc->timer);
+    mc->tcp.data = mc;
+    mc->timer.data = mc;
+    mc->open = 2;
+    n->mc = mc;
     n->parts_open++;
-    uv_timer_start(&g->timer, reg_timeout, REGISTER_TIMEOUT_MS, 0);
-    LOG_DEBUG("meta", NODE_META_BUCKET, "sending node.join to %s", target);
-    reg_dial(g);
+    uv_timer_start(&mc->timer, mc_timeout, META_TIMEOUT_MS, 0);
+    LOG_DEBUG("meta", NODE_META_BUCKET,
+              "requests to the meta leader target=%s requests=%u hops=%u",
+              target, n_calls, hops);
+    mc_dial(mc);
 }
+
+/* ------------------------------------------------------------------------
+ * The tick: registration, leader reports, the sweep
+ * ---------------------------------------------------------------------- */
 
 static void self_registered(node *n, void *data, int status,
                             const struct storage_result *res)
@@ -1008,11 +1311,15 @@ static void swept(node *n, void *data, int status,
     n->sweeping = false;
 }
 
-/* On the meta leader: remove the record of one node that is no longer in
- * the meta group's configuration (removed while it led, for one). */
+/* On the meta leader: remove one record that no longer belongs: the record
+ * of a node that is not in the meta group's configuration (removed while
+ * it led, for one), or a leader hint that names no current bucket group.
+ * The hint is deleted only at the revision the catalog saw, so a report
+ * written meanwhile survives. */
 static void sweep_records(node *n)
 {
     char err[CAIRN_ERRMSG_SIZE], key[CATALOG_NODE_KEY_MAX + 1];
+    char hkey[CATALOG_HINT_KEY_MAX + 1];
     unsigned voters;
     if (n->sweeping) {
         return;
@@ -1023,7 +1330,7 @@ static void sweep_records(node *n)
             continue;
         }
         catalog_node_key(key, id);
-        if (meta_propose(n, STORAGE_CMD_DELETE, key, NULL, 0, swept, NULL,
+        if (meta_propose(n, STORAGE_CMD_DELETE, key, NULL, 0, 0, swept, NULL,
                          err) == 0) {
             n->sweeping = true;
             LOG_INFO("meta", NODE_META_BUCKET,
@@ -1032,17 +1339,115 @@ static void sweep_records(node *n)
         }
         return;
     }
+    if (n->cat.stale_hint[0] != '\0') {
+        catalog_hint_key(hkey, n->cat.stale_hint);
+        if (meta_propose(n, STORAGE_CMD_DELETE, hkey, NULL, 0,
+                         n->cat.stale_hint_rev, swept, NULL, err) == 0) {
+            n->sweeping = true;
+            LOG_INFO("meta", n->cat.stale_hint,
+                     "leader hint of a former bucket group removed");
+        }
+    }
 }
 
-void meta_tick(node *n)
+/* Whether this node's record must be written: then the meta leader (this
+ * node) proposes it, any other node returns true with the address to send
+ * node.join to in *target. */
+static bool registration_due(node *n, uint64_t leader, const char **target)
 {
     struct catalog_node want;
     const struct catalog_node *have;
     char err[CAIRN_ERRMSG_SIZE], key[CATALOG_NODE_KEY_MAX + 1];
     unsigned voters;
     bool member;
+
+    *target = NULL;
+    if (n->registering_self || uv_now(n->loop) < n->register_after) {
+        return false;
+    }
+    self_record(n, &want);
+    have = catalog_find_node(&n->cat, n->cfg.id);
+    member = member_role(n, n->cfg.id, NULL, &voters) != 0;
+    if (member) {
+        n->joined = true;
+    }
+    if (member && have != NULL && catalog_node_equal(have, &want)) {
+        return false;
+    }
+    if (leader == n->cfg.id) {
+        void *buf;
+        size_t len;
+        if (catalog_node_encode(&want, &buf, &len, err) != 0) {
+            return false;
+        }
+        catalog_node_key(key, want.id);
+        if (meta_propose(n, STORAGE_CMD_PUT, key, buf, len, 0,
+                         self_registered, NULL, err) == 0) {
+            n->registering_self = true;
+        }
+        free(buf);
+        return false;
+    }
+    if (leader != 0) {
+        *target = meta_client_address(n, leader);
+    }
+    if (*target == NULL && !member && !n->joined &&
+        n->cfg.bootstrap == NODE_BOOTSTRAP_JOIN) {
+        /* Joining: ask the node we were given, or the leader it named.
+         * A node that was a member once and is no longer was removed:
+         * it does not ask again. */
+        *target = n->join_target;
+    }
+    if (*target == NULL) {
+        return false;
+    }
+    n->register_after = uv_now(n->loop) + REGISTER_RETRY_MS;
+    return true;
+}
+
+/* The reports of the bucket groups this node leads that the catalog's
+ * hints do not show yet: the meta leader (this node) proposes them, any
+ * other node adds them to @calls (room for META_CALLS_MAX). */
+static void reports_due(node *n, uint64_t leader, struct meta_call *calls,
+                        unsigned *n_calls)
+{
+    char err[CAIRN_ERRMSG_SIZE];
+    uint64_t term;
+    for (struct bucket_rt *b = n->buckets; b != NULL; b = b->next) {
+        const struct catalog_bucket *cb;
+        struct meta_call *c;
+        if (!report_due(n, b, &term)) {
+            continue;
+        }
+        if (leader == n->cfg.id) {
+            cb = hint_target(n, b->name, b->group, n->cfg.id, term);
+            if (cb != NULL &&
+                hint_propose(n, cb, n->cfg.id, term, NULL, err) == 0) {
+                b->reporting = true;
+            } else {
+                b->report_after = uv_now(n->loop) + REPORT_RETRY_MS;
+            }
+            continue;
+        }
+        if (*n_calls == META_CALLS_MAX) {
+            return; /* the rest go with a later exchange */
+        }
+        c = &calls[(*n_calls)++];
+        memset(c, 0, sizeof *c);
+        c->kind = CALL_LEADER;
+        snprintf(c->bucket, sizeof c->bucket, "%s", b->name);
+        c->group = b->group;
+        c->term = term;
+        b->reporting = true;
+    }
+}
+
+void meta_tick(node *n)
+{
+    struct meta_call calls[META_CALLS_MAX];
+    const char *join_target = NULL, *target = NULL;
+    unsigned n_calls = 0;
     uint64_t leader;
-    const char *target = NULL;
 
     if (n->stopping) {
         return;
@@ -1050,47 +1455,27 @@ void meta_tick(node *n)
     if (consensus_group_is_leader(n->meta)) {
         sweep_records(n);
     }
-    if (n->reg != NULL || n->registering_self ||
-        uv_now(n->loop) < n->register_after) {
-        return;
-    }
-    self_record(n, &want);
-    have = catalog_find_node(&n->cat, n->cfg.id);
-    member = member_role(n, n->cfg.id, NULL, &voters) != 0;
-    if (member && have != NULL && catalog_node_equal(have, &want)) {
-        return;
+    if (n->mc != NULL) {
+        return; /* one exchange with the meta leader at a time */
     }
     leader = consensus_group_leader(n->meta, NULL);
+    if (registration_due(n, leader, &join_target)) {
+        memset(&calls[0], 0, sizeof calls[0]);
+        calls[0].kind = CALL_JOIN;
+        n_calls = 1;
+        target = join_target;
+    }
     if (leader == n->cfg.id) {
-        void *buf;
-        size_t len;
-        if (catalog_node_encode(&want, &buf, &len, err) != 0) {
-            return;
-        }
-        catalog_node_key(key, want.id);
-        if (meta_propose(n, STORAGE_CMD_PUT, key, buf, len, self_registered,
-                         NULL, err) == 0) {
-            n->registering_self = true;
-        }
-        free(buf);
-        return;
+        reports_due(n, leader, calls, &n_calls);
+    } else if (leader != 0 &&
+               (target = meta_client_address(n, leader)) != NULL) {
+        /* Reports go only to a meta leader this node knows (node.join
+         * then goes there too). */
+        reports_due(n, leader, calls, &n_calls);
+    } else {
+        target = join_target;
     }
-    if (leader != 0) {
-        target = meta_client_address(n, leader);
+    if (n_calls > 0 && target != NULL) {
+        meta_client_start(n, target, calls, n_calls, 0);
     }
-    if (member) {
-        n->joined = true;
-    }
-    if (target == NULL && !member && !n->joined &&
-        n->cfg.bootstrap == NODE_BOOTSTRAP_JOIN) {
-        /* Joining: ask the node we were given, or the leader it named.
-         * A node that was a member once and is no longer was removed:
-         * it does not ask again. */
-        target = n->join_target;
-    }
-    if (target == NULL) {
-        return;
-    }
-    n->register_after = uv_now(n->loop) + REGISTER_RETRY_MS;
-    register_via(n, target);
 }

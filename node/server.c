@@ -243,14 +243,16 @@ void server_reply_redirect(struct conn_req *r, uint64_t leader,
  * Reads from local state
  * ---------------------------------------------------------------------- */
 
-static void to_wire_entry(const struct storage_entry *e,
+/* A PUT carries its value (an empty one too) unless @keys_only; markers
+ * carry none. */
+static void to_wire_entry(const struct storage_entry *e, bool keys_only,
                           struct cairn_wire_entry *w)
 {
     memset(w, 0, sizeof *w);
     w->key = e->key;
     w->key_len = e->key_len;
-    w->has_value = e->value != NULL;
-    w->value = e->value;
+    w->has_value = !keys_only && e->op == CAIRN_OP_PUT;
+    w->value = e->value != NULL ? e->value : (const void *)"";
     w->value_len = e->value_len;
     w->has_meta = e->meta_len > 0;
     w->meta = e->meta;
@@ -266,6 +268,7 @@ struct entries_ctx {
     struct cairn_wire_entries_writer ew;
     size_t bytes;
     bool cut; /* the byte budget ended the page early */
+    bool keys_only;
     uint8_t last[CAIRN_KEY_MAX];
     size_t last_len;
 };
@@ -282,7 +285,7 @@ static int add_entry(void *arg, const struct storage_entry *e)
         return SCAN_CUT;
     }
     x->bytes += size;
-    to_wire_entry(e, &w);
+    to_wire_entry(e, x->keys_only, &w);
     cairn_wire_entries_add(&x->ew, &w);
     memcpy(x->last, e->key, e->key_len);
     x->last_len = e->key_len;
@@ -349,7 +352,7 @@ static void serve_read(node *n, struct cairn_wire_buf *out,
                          (q->has & CAIRN_WIRE_REQ_REV) ? q->rev : 0, now, &e,
                          err);
         if (rc == 0) {
-            to_wire_entry(&e, &w);
+            to_wire_entry(&e, false, &w);
             rc = cairn_wire_reply_get(out, q->id, &w, atp, err);
         }
         break;
@@ -378,6 +381,7 @@ static void serve_read(node *n, struct cairn_wire_buf *out,
             snprintf(err, sizeof err, "out of memory");
             break;
         }
+        x->keys_only = q->op == CAIRN_WIRE_SCAN && q->keys_only;
         cairn_wire_buf_init(&tmp);
         cairn_wire_entries_begin(&x->ew, &tmp, q->id);
         if (q->op == CAIRN_WIRE_HISTORY) {
@@ -447,6 +451,9 @@ struct write_ctx {
     struct conn *conn;
     uint64_t id;
     uint32_t op;
+    uint64_t cid; /* 0: the write carried no client id */
+    uint64_t seq;
+    char bucket[CAIRN_BUCKET_NAME_MAX + 1]; /* for the log */
 };
 
 static void write_done(void *data, int status, const struct storage_result *res)
@@ -455,6 +462,17 @@ static void write_done(void *data, int status, const struct storage_result *res)
     struct conn *c = w->conn;
     node *n = c->n;
     struct cairn_wire_buf *out = conn_out(n, c);
+    if (status == 0 && res->duplicate) {
+        /* A retry of a write the bucket already applied (or refused): the
+         * reply below is the first outcome, exactly as it was sent (or
+         * lost) the first time, so the client cannot tell the two apart. */
+        LOG_DEBUG("client", w->bucket,
+                  "retried write answered with its first outcome cid=%llu "
+                  "seq=%llu code=%s rev=%llu",
+                  (unsigned long long)w->cid, (unsigned long long)w->seq,
+                  cairn_errname(res->code),
+                  (unsigned long long)res->revision);
+    }
     if (status != 0) {
         put_error(out, w->id, status,
                   status == CAIRN_ENOTLEADER
@@ -484,13 +502,23 @@ static void write_done(void *data, int status, const struct storage_result *res)
     conn_unref(c);
 }
 
-/* The storage command for write request @q. */
+/* The storage command for write request @q. A client id and sequence
+ * number make the write at-most-once: the bucket answers a retry with the
+ * first outcome (storage.h, STORAGE_DEDUP_WINDOW). A cid of 0 means none. */
 static void write_cmd(const struct cairn_wire_request *q,
                       struct storage_cmd *cmd)
 {
+    /* Every request a connection has in flight must stay inside the
+     * window, or a retry of the oldest could be refused as too old. */
+    _Static_assert(INFLIGHT_MAX < STORAGE_DEDUP_WINDOW,
+                   "the dedup window must exceed the in-flight limit");
     memset(cmd, 0, sizeof *cmd);
     cmd->time = node_now();
     cmd->w = q->w;
+    if (q->has & CAIRN_WIRE_REQ_CID_SEQ) {
+        cmd->cid = q->cid;
+        cmd->seq = q->seq;
+    }
     switch (q->op) {
     case CAIRN_WIRE_PUT:
         cmd->type = STORAGE_CMD_PUT;
@@ -555,6 +583,9 @@ static void handle_write(struct conn *c, struct bucket_rt *b,
     w->conn = c;
     w->id = q->id;
     w->op = q->op;
+    w->cid = cmd.cid;
+    w->seq = cmd.seq;
+    snprintf(w->bucket, sizeof w->bucket, "%s", q->bucket);
     rc = consensus_group_propose(b->g, buf, len, write_done, w, err);
     free(buf);
     if (rc != 0) {
@@ -577,11 +608,16 @@ static void handle_write(struct conn *c, struct bucket_rt *b,
  * Catalog reads
  * ---------------------------------------------------------------------- */
 
+/* The replicas of @cb for cluster.status and bucket.info. The leader is
+ * this replica's own Raft view when the node runs one (authoritative),
+ * else the catalog's leader hint (reported by the leader, possibly a
+ * moment stale after an election). */
 static void fill_replicas(node *n, const struct catalog_bucket *cb,
                           struct cairn_wire_replica *out)
 {
     const struct bucket_rt *b = meta_bucket(n, cb->config.name);
-    uint64_t leader = b != NULL ? consensus_group_leader(b->g, NULL) : 0;
+    uint64_t leader = b != NULL ? consensus_group_leader(b->g, NULL)
+                                : cb->hint_node;
     for (uint32_t i = 0; i < cb->n_replicas; i++) {
         out[i].node = cb->replicas[i];
         out[i].leader = leader != 0 && leader == cb->replicas[i];
@@ -653,12 +689,21 @@ static void handle_cluster_status(struct conn *c, uint64_t id)
     free(reps);
 }
 
+static bool redirect_to_meta_leader(struct conn *c, uint64_t id);
+
+/* The meta leader's catalog has every bucket whose creation or deletion
+ * was acknowledged; another node's may lag behind it, so a list read from
+ * it could miss a bucket just created: non-leaders redirect. */
 static void handle_bucket_list(struct conn *c, uint64_t id)
 {
     const struct catalog *cat = &c->n->cat;
-    const char **names = calloc(cat->n_buckets + 1, sizeof *names);
+    const char **names;
     char err[CAIRN_ERRMSG_SIZE];
     int rc = CAIRN_ENOMEM;
+    if (redirect_to_meta_leader(c, id)) {
+        return;
+    }
+    names = calloc(cat->n_buckets + 1, sizeof *names);
     snprintf(err, sizeof err, "out of memory");
     if (names != NULL) {
         for (uint32_t i = 0; i < cat->n_buckets; i++) {
@@ -705,7 +750,9 @@ static void handle_bucket_info(struct conn *c, const struct catalog_bucket *cb,
  * ---------------------------------------------------------------------- */
 
 /* A request for a bucket this node holds no running replica of: send it
- * to a node that does. */
+ * to the bucket's leader as the catalog's leader hint names it, or, with
+ * no usable hint, to a node that holds a replica (which redirects again
+ * with its own view when it does not lead). */
 static void redirect_to_replica(struct conn *c, const struct catalog_bucket *cb,
                                 uint64_t id)
 {
@@ -713,6 +760,10 @@ static void redirect_to_replica(struct conn *c, const struct catalog_bucket *cb,
     char what[CAIRN_BUCKET_NAME_MAX + 16];
     uint64_t target = 0;
     snprintf(what, sizeof what, "bucket '%s'", cb->config.name);
+    if (cb->hint_node != 0 && cb->hint_node != n->cfg.id &&
+        meta_client_address(n, cb->hint_node) != NULL) {
+        target = cb->hint_node;
+    }
     for (uint32_t i = 0; i < cb->n_replicas && target == 0; i++) {
         if (cb->replicas[i] != n->cfg.id &&
             meta_client_address(n, cb->replicas[i]) != NULL) {
@@ -758,6 +809,9 @@ static void handle_meta_op(struct conn *c, const struct cairn_wire_request *q,
         break;
     case CAIRN_WIRE_NODE_JOIN:
         meta_node_join(n, r);
+        break;
+    case CAIRN_WIRE_BUCKET_LEADER:
+        meta_bucket_leader(n, r);
         break;
     default:
         meta_node_remove(n, r);
@@ -895,6 +949,7 @@ static void handle_frame(struct conn *c, const void *body, size_t len)
     case CAIRN_WIRE_BUCKET_DELETE:
     case CAIRN_WIRE_NODE_JOIN:
     case CAIRN_WIRE_NODE_REMOVE:
+    case CAIRN_WIRE_BUCKET_LEADER:
         handle_meta_op(c, &q, body, len);
         break;
     default:

@@ -81,7 +81,7 @@ echo "$out" | grep -q 'placement needs 4 nodes with tags \[disk:ssd\], 3 match' 
 rc=0
 out=$(cli 1 --follow bucket-create hdd replicas=1 tags=disk:hdd,zone:a 2>&1) || rc=$?
 echo "$out" | grep -q 'status=503 code=placement' || fail "disk:hdd said: $out"
-cli 1 bucket-list | grep -q '^big$\|^hdd$' && fail "a refused bucket is listed"
+cli 1 --follow bucket-list | grep -q '^big$\|^hdd$' && fail "a refused bucket is listed"
 
 echo "6. SIGTERM every node: each exits 0"
 stop_all

@@ -33,7 +33,8 @@ echo "$out" | grep -q 'status=503 code=placement' || fail "placement said: $out"
 echo "$out" | grep -q 'placement needs 3 nodes with tags \[disk:ssd\], 0 match' ||
     fail "placement message: $out"
 for id in 1 2 3; do
-    cli "$id" bucket-list | grep -qx b3 || fail "node $id does not list b3"
+    cli "$id" --follow bucket-list | grep -qx b3 || fail "node $id does not list b3"
+    replicas_of "$id" b3 | grep -q . || fail "node $id catalog lacks b3"
 done
 
 echo "3. the bucket's group elects a leader on its replicas"

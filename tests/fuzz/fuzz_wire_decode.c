@@ -127,6 +127,7 @@ static const char *request_diff(const struct cairn_wire_request *a,
         BYTES_DIFF(a, b, cursor, "cursor");
     }
     DIFF(a->node_id != b->node_id, "node_id");
+    DIFF(a->group != b->group || a->term != b->term, "group/term");
     DIFF((a->node == NULL) != (b->node == NULL), "node");
     if (a->node != NULL) {
         const struct cairn_wire_node *x = a->node, *y = b->node;
@@ -373,6 +374,7 @@ static const char *response_diff(uint32_t op,
             break;
         case CAIRN_WIRE_BUCKET_DELETE:
         case CAIRN_WIRE_NODE_REMOVE:
+        case CAIRN_WIRE_BUCKET_LEADER:
             break;
         case CAIRN_WIRE_NODE_JOIN:
             DIFF(!str_eq(a->role, b->role), "role");

@@ -302,6 +302,11 @@ void assert_request_equal(const struct cairn_wire_request *a,
         case CAIRN_WIRE_CAS:
             assert_write_equal(&a->w, &b->w, true);
             break;
+        case CAIRN_WIRE_BUCKET_LEADER:
+            assert_int_equal(a->group, b->group);
+            assert_int_equal(a->node_id, b->node_id);
+            assert_int_equal(a->term, b->term);
+            break;
         default:
             break;
     }
@@ -463,6 +468,7 @@ void assert_response_equal(uint32_t op, const struct cairn_wire_response *a,
             assert_str_equal(a->role, b->role);
             break;
         case CAIRN_WIRE_NODE_REMOVE:
+        case CAIRN_WIRE_BUCKET_LEADER:
             break;
         case CAIRN_WIRE_BUCKET_INFO:
             assert_config_equal(&a->info->config, &b->info->config);

@@ -50,13 +50,15 @@ static const struct op_spec specs[] = {
     {CAIRN_WIRE_CLUSTER_STATUS, {NULL}, {NULL}},
     {CAIRN_WIRE_NODE_JOIN, {"node"}, {NULL}},
     {CAIRN_WIRE_NODE_REMOVE, {"node"}, {NULL}},
+    {CAIRN_WIRE_BUCKET_LEADER, {"bucket", "group", "node", "term"}, {NULL}},
 };
 
 static const char *const all_fields[] = {
     "version", "client", "config", "bucket", "key",    "old",
     "val",     "meta",   "ttl",    "exp",    "rev",    "start",
     "end",     "prefix", "cursor", "limit",  "keys_only", "stale",
-    "cmp",     "ops",    "cid",    "seq",    "node",
+    "cmp",     "ops",    "cid",    "seq",    "node",   "group",
+    "term",
 };
 
 static const struct op_spec *spec_of(uint32_t op)
@@ -304,6 +306,14 @@ static size_t samples(struct cairn_wire_request *r)
     q->node_id = UINT64_MAX;
     q = add(r, &n, CAIRN_WIRE_NODE_REMOVE);
     q->node_id = 1;
+    q = add(r, &n, CAIRN_WIRE_BUCKET_LEADER);
+    q->group = UINT64_MAX;
+    q->node_id = UINT64_MAX;
+    q->term = UINT64_MAX;
+    q = add(r, &n, CAIRN_WIRE_BUCKET_LEADER);
+    q->group = 2;
+    q->node_id = 1;
+    q->term = 1;
 
     for (int all = 0; all < 2; all++) {
         q = add(r, &n, CAIRN_WIRE_GET);
@@ -683,6 +693,22 @@ static void test_per_op_encoders(void **state)
           CAIRN_WIRE_NODE_REMOVE);
     assert_int_equal(d.node_id, 42);
     assert_null(d.node);
+    ROUND(cairn_wire_encode_bucket_leader(&b, 7, "orders", 12, 3, 9, err),
+          CAIRN_WIRE_BUCKET_LEADER);
+    assert_string_equal(d.bucket, "orders");
+    assert_int_equal(d.group, 12);
+    assert_int_equal(d.node_id, 3);
+    assert_int_equal(d.term, 9);
+    assert_null(d.node);
+    {
+        /* The fields in the order of the field table. */
+        char names[8][32];
+        assert_int_equal(map_names(body, len, names, 8), 6);
+        assert_string_equal(names[2], "node");
+        assert_string_equal(names[3], "bucket");
+        assert_string_equal(names[4], "group");
+        assert_string_equal(names[5], "term");
+    }
 #undef ROUND
     cairn_wire_buf_close(&b);
 }
@@ -748,6 +774,15 @@ static void test_encoder_refuses(void **state)
     q.op = CAIRN_WIRE_NODE_JOIN; /* .node NULL */
     assert_int_equal(cairn_wire_request_encode(&b, &q, err), CAIRN_EINVAL);
     assert_int_equal(cairn_wire_encode_node_join(&b, 0, &min_node, err),
+                     CAIRN_EINVAL);
+    assert_int_equal(cairn_wire_encode_bucket_leader(&b, 1, NULL, 2, 3, 4,
+                                                     err),
+                     CAIRN_EINVAL);
+    assert_msg_has(err, "without a bucket");
+    assert_int_equal(cairn_wire_encode_bucket_leader(&b, 1, longname, 2, 3, 4,
+                                                     err),
+                     CAIRN_EINVAL);
+    assert_int_equal(cairn_wire_encode_bucket_leader(&b, 0, "x", 2, 3, 4, err),
                      CAIRN_EINVAL);
     assert_int_equal(b.len, 0); /* nothing was appended */
     cairn_wire_buf_close(&b);
@@ -1006,7 +1041,9 @@ static void test_wrong_types(void **state)
             } else if (strcmp(name, "version") == 0 ||
                        strcmp(name, "rev") == 0 || strcmp(name, "exp") == 0 ||
                        strcmp(name, "cid") == 0 || strcmp(name, "seq") == 0 ||
-                       strcmp(name, "limit") == 0) {
+                       strcmp(name, "limit") == 0 ||
+                       strcmp(name, "group") == 0 ||
+                       strcmp(name, "term") == 0) {
                 ok = "u";
             } else {
                 ok = "b"; /* key, val, meta, start, end, prefix, cursor */
@@ -1838,6 +1875,115 @@ static void test_node_remove(void **state)
     mp_free(&m);
 }
 
+/* A msgpack value given as bytes; NULL .p: the field is left out. */
+struct mpval {
+    const char *p;
+    size_t n;
+};
+#define V(lit) ((struct mpval){(lit), sizeof(lit) - 1})
+#define ABSENT ((struct mpval){NULL, 0})
+#define U64_MAX_MP "\xcf\xff\xff\xff\xff\xff\xff\xff\xff"
+
+/* {id: 5, op: "bucket.leader", bucket, group, node, term}. */
+static void leader_req(struct mp *m, struct mpval bucket, struct mpval group,
+                       struct mpval node, struct mpval term)
+{
+    const char *names[4] = {"bucket", "group", "node", "term"};
+    struct mpval vals[4] = {bucket, group, node, term};
+    uint32_t n = 2;
+    for (int i = 0; i < 4; i++) {
+        n += vals[i].p != NULL;
+    }
+    mp_clear(m);
+    msgpack_pack_map(&m->pk, n);
+    mp_str(m, "id");
+    msgpack_pack_uint64(&m->pk, 5);
+    mp_str(m, "op");
+    mp_str(m, "bucket.leader");
+    for (int i = 0; i < 4; i++) {
+        if (vals[i].p != NULL) {
+            mp_str(m, names[i]);
+            msgpack_sbuffer_write(&m->sb, vals[i].p, vals[i].n);
+        }
+    }
+}
+
+static void test_bucket_leader(void **state)
+{
+    struct mp m;
+    struct cairn_wire_request d;
+    char err[CAIRN_ERRMSG_SIZE];
+    (void)state;
+    mp_init(&m);
+    leader_req(&m, V("\xa2" "b1"), V("\x07"), V("\x02"), V("\x05"));
+    assert_int_equal(dec(m.sb.data, m.sb.size, &d, err), 0);
+    assert_int_equal(d.op, CAIRN_WIRE_BUCKET_LEADER);
+    assert_string_equal(d.bucket, "b1");
+    assert_int_equal(d.group, 7);
+    assert_int_equal(d.node_id, 2);
+    assert_int_equal(d.term, 5);
+    assert_int_equal(d.has, 0);
+    cairn_wire_request_release(&d);
+    /* u64 at its top. */
+    leader_req(&m, V("\xa2" "b1"), V(U64_MAX_MP), V(U64_MAX_MP),
+               V(U64_MAX_MP));
+    assert_int_equal(dec(m.sb.data, m.sb.size, &d, err), 0);
+    assert_int_equal(d.group, UINT64_MAX);
+    assert_int_equal(d.node_id, UINT64_MAX);
+    assert_int_equal(d.term, UINT64_MAX);
+    cairn_wire_request_release(&d);
+    /* 0 is no group, node or term. */
+    leader_req(&m, V("\xa2" "b1"), V("\x00"), V("\x02"), V("\x05"));
+    expect(m.sb.data, m.sb.size, CAIRN_EINVAL, 5,
+           "field 'group' must be at least 1");
+    leader_req(&m, V("\xa2" "b1"), V("\x07"), V("\x00"), V("\x05"));
+    expect(m.sb.data, m.sb.size, CAIRN_EINVAL, 5,
+           "field 'node' must be at least 1");
+    leader_req(&m, V("\xa2" "b1"), V("\x07"), V("\x02"), V("\x00"));
+    expect(m.sb.data, m.sb.size, CAIRN_EINVAL, 5,
+           "field 'term' must be at least 1");
+    /* Each field is required. */
+    leader_req(&m, ABSENT, V("\x07"), V("\x02"), V("\x05"));
+    expect(m.sb.data, m.sb.size, CAIRN_EMALFORMED, 5, "'bucket' is missing");
+    leader_req(&m, V("\xa2" "b1"), ABSENT, V("\x02"), V("\x05"));
+    expect(m.sb.data, m.sb.size, CAIRN_EMALFORMED, 5, "'group' is missing");
+    leader_req(&m, V("\xa2" "b1"), V("\x07"), ABSENT, V("\x05"));
+    expect(m.sb.data, m.sb.size, CAIRN_EMALFORMED, 5, "'node' is missing");
+    leader_req(&m, V("\xa2" "b1"), V("\x07"), V("\x02"), ABSENT);
+    expect(m.sb.data, m.sb.size, CAIRN_EMALFORMED, 5, "'term' is missing");
+    /* Types: node is an id here (a map only in node.join); the bucket is
+     * a valid name. */
+    leader_req(&m, V("\xa2" "b1"), V("\x07"), V("\x81\xa2id\x07"), V("\x05"));
+    expect(m.sb.data, m.sb.size, CAIRN_EMALFORMED, 5,
+           "field 'node' must be an unsigned integer");
+    leader_req(&m, V("\xa2" "b1"), V("\xff"), V("\x02"), V("\x05"));
+    expect(m.sb.data, m.sb.size, CAIRN_EMALFORMED, 5,
+           "field 'group' must be an unsigned integer");
+    leader_req(&m, V("\xa2" "b1"), V("\x07"), V("\x02"), V("\xa1" "5"));
+    expect(m.sb.data, m.sb.size, CAIRN_EMALFORMED, 5,
+           "field 'term' must be an unsigned integer");
+    leader_req(&m, V("\xa2" "b."), V("\x07"), V("\x02"), V("\x05"));
+    expect(m.sb.data, m.sb.size, CAIRN_EINVAL, 5, "'bucket'");
+    /* group and term belong to bucket.leader only. */
+    mp_clear(&m);
+    msgpack_pack_map(&m.pk, 4);
+    mp_str(&m, "id");
+    msgpack_pack_uint64(&m.pk, 5);
+    mp_str(&m, "op");
+    mp_str(&m, "node.remove");
+    mp_str(&m, "node");
+    msgpack_pack_uint64(&m.pk, 2);
+    mp_str(&m, "term");
+    msgpack_pack_uint64(&m.pk, 2);
+    expect(m.sb.data, m.sb.size, CAIRN_EMALFORMED, 5,
+           "field 'term' is not used by op 'node.remove'");
+    mp_free(&m);
+}
+
+#undef V
+#undef ABSENT
+#undef U64_MAX_MP
+
 /* "node" on ops that do not take it (test_fields_an_op_does_not_use
  * covers every op; these are the near misses). */
 static void test_node_on_other_ops(void **state)
@@ -1907,6 +2053,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_node_join_structure),
         cmocka_unit_test(test_node_join_values),
         cmocka_unit_test(test_node_remove),
+        cmocka_unit_test(test_bucket_leader),
         cmocka_unit_test(test_node_on_other_ops),
     };
     RUN_TESTS("client_wire_request", tests, argc, argv);

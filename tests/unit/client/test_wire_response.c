@@ -161,6 +161,7 @@ static size_t samples(struct sample *s)
     r = add(s, &n, CAIRN_WIRE_NODE_JOIN);
     r->role = ws("spare");
     add(s, &n, CAIRN_WIRE_NODE_REMOVE);
+    add(s, &n, CAIRN_WIRE_BUCKET_LEADER);
     /* Error responses, with and without their extras. */
     r = add(s, &n, CAIRN_WIRE_PUT);
     r->status = 409;
@@ -357,6 +358,9 @@ static void test_reply_helpers(void **state)
                 break;
             case CAIRN_WIRE_NODE_REMOVE:
                 rc = cairn_wire_reply_node_remove(&b2, r->id, err);
+                break;
+            case CAIRN_WIRE_BUCKET_LEADER:
+                rc = cairn_wire_reply_bucket_leader(&b2, r->id, err);
                 break;
             default:
                 rc = cairn_wire_reply_write(&b2, r->id, r->rev, err);
@@ -1065,6 +1069,21 @@ static void test_node_join_and_remove_replies(void **state)
                      CAIRN_EPROTO);
     assert_msg_has(err, "'role'");
     assert_msg_has(err, "node.join");
+    cairn_wire_response_release(&d);
+    /* bucket.leader: 200 and nothing else either. */
+    cairn_wire_buf_reset(&b);
+    assert_int_equal(cairn_wire_reply_bucket_leader(&b, 10, err), 0);
+    body = one_body(&b, &len);
+    assert_int_equal(map_names(body, len, names, 4), 2);
+    assert_string_equal(names[0], "id");
+    assert_string_equal(names[1], "status");
+    assert_int_equal(dec(body, len, &d, err), 0);
+    assert_int_equal(d.id, 10);
+    assert_int_equal(d.status, 200);
+    assert_int_equal(d.has, 0);
+    assert_int_equal(cairn_wire_response_check(&d, CAIRN_WIRE_BUCKET_LEADER,
+                                               err),
+                     0);
     cairn_wire_response_release(&d);
     /* A role that is not a string. */
     msgpack_pack_map(&m.pk, 3);
