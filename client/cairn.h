@@ -220,6 +220,341 @@ struct cairn_compare {
     bool exists;
 };
 
+/* ========================================================================
+ * libcairn: the client library
+ * ========================================================================
+ *
+ * Overview
+ * --------
+ * A cairn_client is a connection to a cluster. It is opened with a list of
+ * seed addresses; it learns the cluster map (the nodes, each bucket's
+ * replicas and leader) from cluster.status, sends every write and every
+ * linearizable read to the bucket's leader, follows 421 redirects, and on a
+ * lost connection, a leader change or a cluster without a leader retries
+ * with backoff until the call's deadline. Then it fails with
+ * CAIRN_EUNAVAILABLE or CAIRN_ETIMEDOUT and a message saying what it tried.
+ *
+ * Exactly-once writes: every write carries the client's random 64-bit id
+ * and a sequence number. A write retried after an unknown outcome (the
+ * connection broke after it was sent, the leader changed after logging it)
+ * is sent again with the same pair; the bucket's state machine applies it
+ * at most once and answers the retry with the original result.
+ *
+ * Threads: a client runs one I/O thread of its own (libuv). Every function
+ * below may be called from any number of threads at once on the same
+ * client; calls from several threads share the connections and are
+ * pipelined (many requests in flight per connection). cairn_client_close()
+ * must not run concurrently with other calls on the same client.
+ *
+ * Errors: every call returns 0 or a code of the list above, and fills
+ * @errmsg (CAIRN_ERRMSG_SIZE bytes; NULL accepted) with a message naming
+ * the operation, the bucket and key, and the cause:
+ * "put config/db.url: bucket 'config' is full (max_bytes 1048576)".
+ * A negative answer is a code like any other: CAIRN_ENOTFOUND (no such
+ * key), CAIRN_ENOBUCKET, CAIRN_ECONFLICT (a precondition failed; the
+ * key's current revision is in the result).
+ *
+ * Ownership: inputs are borrowed for the call. Outputs that need memory
+ * (entries, lists, the cluster map) are allocated by the library and freed
+ * with the matching *_free() function; fixed-size outputs are structs the
+ * caller provides.
+ */
+
+typedef struct cairn_client cairn_client;
+
+/* Options of cairn_client_open(). Zero fields take the defaults. */
+struct cairn_client_options {
+    /* Seed addresses, "host:port" separated by commas ("127.0.0.1:7401,
+     * 127.0.0.1:7402"); hosts are IPv4/IPv6 literals or names. Required. */
+    const char *servers;
+    const char *name;            /* sent in hello; NULL: "libcairn" */
+    uint32_t connect_timeout_ms; /* one connection attempt; default 2000 */
+    uint32_t request_timeout_ms; /* one attempt of a request; default 5000 */
+    uint32_t deadline_ms;        /* a whole call, retries included;
+                                  * default 15000 */
+};
+
+/*
+ * Open a client for the cluster reachable at @opts->servers. Connections
+ * are made lazily: opening checks the options and starts the I/O thread,
+ * it does not wait for a node (the first call does).
+ * On success *out owns the client: close it with cairn_client_close().
+ * Errors: CAIRN_EINVAL (no servers, a malformed address, naming it),
+ * CAIRN_ENOMEM, CAIRN_EINTERNAL (the I/O thread could not start).
+ */
+CAIRN_API int cairn_client_open(const struct cairn_client_options *opts,
+                                cairn_client **out, char *errmsg);
+
+/* Close @c: fail the calls still in flight with CAIRN_ECANCELED, close
+ * every connection, stop the I/O thread and free @c. NULL is accepted. */
+CAIRN_API void cairn_client_close(cairn_client *c);
+
+/* The client's id, sent with every write for exactly-once retries. */
+CAIRN_API uint64_t cairn_client_id(const cairn_client *c);
+
+/* ------------------------------------------------------------------------
+ * Results
+ * ---------------------------------------------------------------------- */
+
+/* A revision of a key. Allocated by the library, one block per entry or
+ * per list: key, value and meta point inside it. */
+typedef struct cairn_entry {
+    const void *key;
+    size_t key_len;
+    const void *value; /* NULL for DEL/PURGE markers and keys-only scans */
+    size_t value_len;
+    const void *meta; /* per-key metadata; NULL: none */
+    size_t meta_len;
+    uint64_t revision;
+    uint64_t create_revision;
+    uint64_t updated; /* ns since the epoch */
+    uint64_t expires; /* ns since the epoch; 0: never */
+    uint32_t op;      /* enum cairn_op: PUT, DEL or PURGE */
+} cairn_entry;
+
+/* Free an entry from cairn_get(). NULL is accepted. */
+CAIRN_API void cairn_entry_free(cairn_entry *e);
+
+/* A list of entries (history, scan, keys). */
+typedef struct cairn_entries {
+    size_t n;
+    cairn_entry *entries;
+    bool more;          /* scan: more keys after this page */
+    const void *cursor; /* scan: pass to the next page's options; NULL: none */
+    size_t cursor_len;
+    uint64_t at; /* stale reads: the replica's last revision; else 0 */
+} cairn_entries;
+
+/* Free a list from cairn_history(), cairn_scan() or cairn_keys(). NULL is
+ * accepted. */
+CAIRN_API void cairn_entries_free(cairn_entries *l);
+
+/* What a write did. */
+typedef struct cairn_result {
+    uint64_t revision;         /* the write's revision (txn: the first) */
+    uint64_t last_revision;    /* txn: the last new revision */
+    uint64_t current_revision; /* CAIRN_ECONFLICT: the key's latest */
+    uint32_t failed_compare;   /* txn CAIRN_ECONFLICT: which compare */
+} cairn_result;
+
+/* One replica of a bucket. */
+typedef struct cairn_replica {
+    uint64_t node;
+    bool leader;
+    uint64_t applied; /* the replica's applied log index; 0: unknown */
+} cairn_replica;
+
+/* A bucket's status (cairn_bucket_info()). Fixed size: no free needed. */
+typedef struct cairn_bucket_details {
+    cairn_bucket_config config;
+    uint64_t created;   /* ns since the epoch */
+    uint64_t keys;      /* live keys */
+    uint64_t bytes;     /* bytes stored */
+    uint64_t revision;  /* last revision */
+    uint64_t compacted; /* revisions up to this one are no longer kept */
+    uint32_t n_replicas;
+    cairn_replica replicas[CAIRN_REPLICAS_MAX];
+} cairn_bucket_details;
+
+#define CAIRN_ADDRESS_MAX 64
+#define CAIRN_NODE_NAME_MAX 64
+
+/* A node of the cluster map. */
+typedef struct cairn_node {
+    uint64_t id;
+    char name[CAIRN_NODE_NAME_MAX + 1];
+    char client[CAIRN_ADDRESS_MAX + 1]; /* client protocol address */
+    char peer[CAIRN_ADDRESS_MAX + 1];   /* Raft peer address */
+    char http[CAIRN_ADDRESS_MAX + 1];   /* HTTP API address; "": none */
+    char cluster[CAIRN_CLUSTER_NAME_MAX + 1];
+    char role[16]; /* meta group: "voter", "standby", "spare" or "" */
+    bool reachable; /* cairn_cluster_status(): the node answered */
+    uint32_t n_tags;
+    char tags[CAIRN_TAGS_MAX][CAIRN_TAG_MAX + 1];
+} cairn_node;
+
+/* A bucket of the cluster map. */
+typedef struct cairn_bucket_status {
+    char name[CAIRN_BUCKET_NAME_MAX + 1];
+    uint32_t n_replicas;
+    cairn_replica replicas[CAIRN_REPLICAS_MAX];
+} cairn_bucket_status;
+
+/* The cluster map. */
+typedef struct cairn_cluster {
+    size_t n_nodes;
+    cairn_node *nodes;
+    size_t n_buckets;
+    cairn_bucket_status *buckets;
+} cairn_cluster;
+
+/* Free a map from cairn_cluster_status(). NULL is accepted. */
+CAIRN_API void cairn_cluster_free(cairn_cluster *m);
+
+/* Free a name list from cairn_bucket_list(). NULL is accepted. */
+CAIRN_API void cairn_names_free(char **names, size_t n);
+
+/* ------------------------------------------------------------------------
+ * Options of reads and writes (NULL pointers: the defaults)
+ * ---------------------------------------------------------------------- */
+
+struct cairn_read_options {
+    uint64_t revision; /* get: that revision of the key; 0: the latest */
+    bool stale; /* served by any replica from its local state, possibly
+                 * behind; default false: linearizable, from the leader */
+};
+
+struct cairn_write_options {
+    int64_t ttl_ns;      /* > 0: the key expires this long after the write */
+    uint64_t expires_at; /* absolute expiry, ns since the epoch (not with
+                          * ttl_ns); 0: none */
+    const void *meta;    /* per-key metadata (opaque bytes, <= 1 KiB) */
+    size_t meta_len;
+};
+
+struct cairn_scan_options {
+    const void *start; /* first key (inclusive); NULL: the first */
+    size_t start_len;
+    const void *end; /* end key (exclusive); NULL: to the last */
+    size_t end_len;
+    const void *prefix; /* only keys with this prefix; NULL: any */
+    size_t prefix_len;
+    const void *cursor; /* a previous page's cursor; NULL: first page */
+    size_t cursor_len;
+    uint32_t limit; /* keys per page; 0: as many as fit a page */
+    bool keys_only; /* entries without values */
+    bool stale;     /* see cairn_read_options */
+};
+
+/* ------------------------------------------------------------------------
+ * Buckets and the cluster
+ * ---------------------------------------------------------------------- */
+
+/* Create a bucket with @cfg (see cairn_bucket_config_init()). *created
+ * (may be NULL) gets its creation time. Errors: CAIRN_EINVAL (a field, by
+ * name), CAIRN_EEXIST, CAIRN_EPLACEMENT ("placement needs 3 nodes with
+ * tags [disk:ssd], 2 match"), and the errors of every call. */
+CAIRN_API int cairn_bucket_create(cairn_client *c,
+                                  const cairn_bucket_config *cfg,
+                                  uint64_t *created, char *errmsg);
+
+/* Delete bucket @name and all its data on every replica.
+ * Errors: CAIRN_ENOBUCKET. */
+CAIRN_API int cairn_bucket_delete(cairn_client *c, const char *name,
+                                  char *errmsg);
+
+/* The names of every bucket, sorted: *names (free with cairn_names_free())
+ * holds *n NUL-terminated names. */
+CAIRN_API int cairn_bucket_list(cairn_client *c, char ***names, size_t *n,
+                                char *errmsg);
+
+/* Bucket @name's configuration and status into @out. Errors:
+ * CAIRN_ENOBUCKET. */
+CAIRN_API int cairn_bucket_info(cairn_client *c, const char *name,
+                                cairn_bucket_details *out, char *errmsg);
+
+/*
+ * The cluster map, asked of every known node at once: the nodes (with
+ * .reachable), and each bucket's replicas with the leader and each
+ * replica's applied index as that replica reports it (so the lag of a
+ * replica is the leader's applied minus its own). On success *out is
+ * freed with cairn_cluster_free(). Errors: CAIRN_EUNAVAILABLE when no
+ * node answered.
+ */
+CAIRN_API int cairn_cluster_status(cairn_client *c, cairn_cluster **out,
+                                   char *errmsg);
+
+/* ------------------------------------------------------------------------
+ * Keys. @key is 1..CAIRN_KEY_MAX bytes; values are bytes.
+ * ---------------------------------------------------------------------- */
+
+/* The latest revision of @key (or the one @ro asks for) into *out (free
+ * with cairn_entry_free()). A deleted key, or a revision asked for that was
+ * a deletion, is CAIRN_ENOTFOUND ("key deleted"); cairn_history() shows the
+ * markers. An empty value is value_len 0 with a non-NULL value.
+ * Errors: CAIRN_ENOTFOUND, CAIRN_ENOBUCKET, CAIRN_ECOMPACTED. */
+CAIRN_API int cairn_get(cairn_client *c, const char *bucket, const void *key,
+                        size_t key_len, const struct cairn_read_options *ro,
+                        cairn_entry **out, char *errmsg);
+
+/* Whether @key has a live value. */
+CAIRN_API int cairn_exists(cairn_client *c, const char *bucket,
+                           const void *key, size_t key_len,
+                           const struct cairn_read_options *ro, bool *exists,
+                           char *errmsg);
+
+/* Set @key to @value. @res (may be NULL) gets the new revision.
+ * Errors: CAIRN_ETOOLARGE, CAIRN_EFULL, CAIRN_EINVAL. */
+CAIRN_API int cairn_put(cairn_client *c, const char *bucket, const void *key,
+                        size_t key_len, const void *value, size_t value_len,
+                        const struct cairn_write_options *wo,
+                        cairn_result *res, char *errmsg);
+
+/* Set @key only if it has no live value: CAIRN_ECONFLICT otherwise (with
+ * res->current_revision). */
+CAIRN_API int cairn_create(cairn_client *c, const char *bucket,
+                           const void *key, size_t key_len, const void *value,
+                           size_t value_len,
+                           const struct cairn_write_options *wo,
+                           cairn_result *res, char *errmsg);
+
+/* Set @key only if its latest revision is @revision: CAIRN_ECONFLICT
+ * otherwise (with res->current_revision). */
+CAIRN_API int cairn_update(cairn_client *c, const char *bucket,
+                           const void *key, size_t key_len, const void *value,
+                           size_t value_len, uint64_t revision,
+                           const struct cairn_write_options *wo,
+                           cairn_result *res, char *errmsg);
+
+/* Set @key to @value only if its value equals @old (@old NULL: only if it
+ * is absent): CAIRN_ECONFLICT otherwise. */
+CAIRN_API int cairn_cas(cairn_client *c, const char *bucket, const void *key,
+                        size_t key_len, const void *old, size_t old_len,
+                        const void *value, size_t value_len,
+                        const struct cairn_write_options *wo,
+                        cairn_result *res, char *errmsg);
+
+/* Delete @key (a DEL marker kept in history); @revision != 0: only if that
+ * is its latest revision. */
+CAIRN_API int cairn_delete(cairn_client *c, const char *bucket,
+                           const void *key, size_t key_len, uint64_t revision,
+                           cairn_result *res, char *errmsg);
+
+/* Purge @key: drop its history, leave one PURGE marker. */
+CAIRN_API int cairn_purge(cairn_client *c, const char *bucket,
+                          const void *key, size_t key_len, uint64_t revision,
+                          cairn_result *res, char *errmsg);
+
+/* The revisions of @key still kept, newest first, markers included. */
+CAIRN_API int cairn_history(cairn_client *c, const char *bucket,
+                            const void *key, size_t key_len,
+                            const struct cairn_read_options *ro,
+                            cairn_entries **out, char *errmsg);
+
+/* One page of live keys in key order (@so NULL: the whole bucket's first
+ * page). Pass out->cursor in the next call's options while out->more. */
+CAIRN_API int cairn_scan(cairn_client *c, const char *bucket,
+                         const struct cairn_scan_options *so,
+                         cairn_entries **out, char *errmsg);
+
+/* Every live key (with @prefix when non-NULL), all pages, keys only. */
+CAIRN_API int cairn_keys(cairn_client *c, const char *bucket,
+                         const void *prefix, size_t prefix_len, bool stale,
+                         cairn_entries **out, char *errmsg);
+
+/* The number of live keys in the range of @so (cursor and limit unused). */
+CAIRN_API int cairn_count(cairn_client *c, const char *bucket,
+                          const struct cairn_scan_options *so,
+                          uint64_t *count, char *errmsg);
+
+/* All of @writes (each with its op: PUT, DEL or PURGE) if every compare
+ * holds, else none: CAIRN_ECONFLICT with res->failed_compare. Without
+ * compares (@cmp NULL) it is an atomic bulk write (<= CAIRN_TXN_OPS_MAX). */
+CAIRN_API int cairn_txn(cairn_client *c, const char *bucket,
+                        const struct cairn_compare *cmp, uint32_t n_cmp,
+                        const struct cairn_write *writes, uint32_t n_writes,
+                        cairn_result *res, char *errmsg);
+
 #ifdef __cplusplus
 }
 #endif
