@@ -8,6 +8,7 @@ packages=(
     libclang-rt-14-dev # libFuzzer and the sanitizer runtimes for clang
     liblmdb-dev libmsgpack-dev libxxhash-dev libcmocka-dev
     libraft-dev libuv1-dev libjansson-dev libzstd-dev
+    jq # checks the cairn CLI's --json output in tests/cluster/test_cli.sh
     libinih-dev # config file parser for cairnd
 )
 
