@@ -18,6 +18,8 @@
 #define MAP_SIZE_MAX (1ull << 40)
 #define HEARTBEAT_MAX 60000u
 #define ELECTION_MAX 600000u
+#define EXPIRE_INTERVAL_MIN 10u
+#define EXPIRE_INTERVAL_MAX 3600000u
 #define ELECTION_HEARTBEATS 5u /* election timeout > this many heartbeats */
 
 /* The settings (flags that are also file keys) come first, then the flags
@@ -39,6 +41,7 @@ enum opt {
     OPT_ELECTION_TIMEOUT_MS,
     OPT_HEARTBEAT_MS,
     OPT_MAP_SIZE,
+    OPT_EXPIRE_INTERVAL_MS,
     OPT__SETTINGS_END, /* not an option */
     OPT_CONFIG,
     OPT_HELP,
@@ -64,6 +67,7 @@ static const struct option long_options[] = {
     {"election-timeout-ms", required_argument, NULL, OPT_ELECTION_TIMEOUT_MS},
     {"heartbeat-ms", required_argument, NULL, OPT_HEARTBEAT_MS},
     {"map-size", required_argument, NULL, OPT_MAP_SIZE},
+    {"expire-interval-ms", required_argument, NULL, OPT_EXPIRE_INTERVAL_MS},
     {"config", required_argument, NULL, OPT_CONFIG},
     {"help", no_argument, NULL, OPT_HELP},
     {"version", no_argument, NULL, OPT_VERSION},
@@ -600,6 +604,15 @@ static int apply(struct parse_state *st, int opt, const char *value,
             }
             cfg->map_size = v;
             return 0;
+        case OPT_EXPIRE_INTERVAL_MS:
+            if (parse_u64(value, EXPIRE_INTERVAL_MIN, EXPIRE_INTERVAL_MAX,
+                          &v) != 0) {
+                return fail(errmsg, w, "%s: '%s' is not in %u..%u", subj,
+                            shown(value, vbuf), EXPIRE_INTERVAL_MIN,
+                            EXPIRE_INTERVAL_MAX);
+            }
+            cfg->expire_interval_ms = (uint32_t)v;
+            return 0;
         default:
             return fail(errmsg, w, "%s: not a setting", subj);
     }
@@ -1003,6 +1016,7 @@ void node_config_init(struct node_config *cfg)
     cfg->election_timeout_ms = NODE_DEFAULT_ELECTION_TIMEOUT_MS;
     cfg->heartbeat_ms = NODE_DEFAULT_HEARTBEAT_MS;
     cfg->map_size = NODE_DEFAULT_MAP_SIZE;
+    cfg->expire_interval_ms = NODE_DEFAULT_EXPIRE_INTERVAL_MS;
 }
 
 int node_config_parse(int argc, char **argv, struct node_config *out,
@@ -1111,6 +1125,9 @@ void node_config_usage(FILE *out)
         "  --map-size BYTES        LMDB map size, 1M..1024G, suffix K, M or "
         "G\n"
         "                          (default: 8G)\n"
+        "  --expire-interval-ms N  how often a bucket leader looks for expired\n"
+        "                          keys and proposes their expiry, 10..3600000\n"
+        "                          (default: 1000)\n"
         "\n"
         "Other:\n"
         "  --config FILE           INI file, section [node], keys named like\n"

@@ -43,6 +43,7 @@
  *   --election-timeout-ms N  1..600000; default 1000; > 5 x heartbeat
  *   --heartbeat-ms N         1..60000; default 100
  *   --map-size BYTES         1M..1024G, suffix K, M or G; default 8G
+ *   --expire-interval-ms N   10..3600000; default 1000
  *   --config FILE            the INI file above (flag only)
  *   --help, --version        (flag only)
  *
@@ -108,6 +109,7 @@
 #define NODE_DEFAULT_ELECTION_TIMEOUT_MS 1000u
 #define NODE_DEFAULT_HEARTBEAT_MS 100u
 #define NODE_DEFAULT_MAP_SIZE (8ull << 30)
+#define NODE_DEFAULT_EXPIRE_INTERVAL_MS 1000u
 
 /* An IPv4 address and port, checked. */
 struct node_addr {
@@ -188,6 +190,11 @@ struct node_config {
     uint32_t heartbeat_ms;
     /* --map-size: the LMDB map size in bytes, 1 MiB..1 TiB. Default 8 GiB. */
     uint64_t map_size;
+    /* --expire-interval-ms: how often each bucket leader checks for keys
+     * that have expired and proposes their removal (an expire command),
+     * 10..3600000. Default 1000. Reads hide expired keys at once; this
+     * bounds how long their entries, history and counts linger. */
+    uint32_t expire_interval_ms;
 };
 
 /*

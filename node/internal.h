@@ -9,6 +9,8 @@
  *              leads (the meta client), the meta operations
  *              (bucket.create/delete, node.join/remove, bucket.leader)
  *   server.c   the client protocol listener, connections and the key ops
+ *   expiry.c   the TTL sweeper: bucket leaders propose expire(now) when
+ *              something in their bucket has expired
  *
  * Everything runs on the node's one loop thread.
  */
@@ -143,6 +145,7 @@ struct bucket_rt {
     bool drop;     /* delete the data once stopped */
     bool reporting;        /* a bucket.leader report is in flight */
     uint64_t report_after; /* uv_now: no report before */
+    bool expiring;         /* an expire proposal is in flight (expiry.c) */
 };
 
 struct server;
@@ -167,6 +170,8 @@ struct node {
     struct bucket_rt *buckets; /* running or stopping replicas */
     uv_timer_t poll;      /* leadership, registration; bounds the stop */
     uv_timer_t reconcile; /* runs meta_reconcile() soon after a change */
+    uv_timer_t expiry;    /* the TTL sweeper's tick (expiry.c) */
+    bool expiry_open;     /* expiry was started and is not closing */
     bool reconcile_again;
     struct server *server;
     struct meta_client *mc; /* the exchange with the meta leader, if any */
@@ -200,7 +205,8 @@ uint64_t node_now(void);
  * ---------------------------------------------------------------------- */
 
 /* Hook the meta group: reload the catalog after each apply and schedule a
- * reconcile. Call once the meta group started. */
+ * reconcile; start the TTL sweeper of the bucket groups (expiry_start).
+ * Call once the meta group started. */
 void meta_attach(node *n);
 
 /* Bring the running bucket groups in line with the catalog: start the
@@ -214,8 +220,8 @@ void meta_reconcile(node *n);
  * sweep records that no longer belong. */
 void meta_tick(node *n);
 
-/* Stop every bucket group (keeping its data); consensus_close() waits for
- * them. */
+/* Stop every bucket group (keeping its data) and the TTL sweeper
+ * (expiry_stop); consensus_close() waits for the groups. */
 void meta_stop_buckets(node *n);
 
 /* Close the meta client's connection, if any: requests in flight are
@@ -240,6 +246,24 @@ void meta_node_remove(node *n, struct conn_req *r);
  * report is about the bucket's current group, names one of its replicas
  * and is newer than the hint; otherwise answer 200 and change nothing. */
 void meta_bucket_leader(node *n, struct conn_req *r);
+
+/* ------------------------------------------------------------------------
+ * expiry.c: the TTL sweeper
+ *
+ * Every n->cfg.expire_interval_ms, for each bucket group this node leads
+ * with no expire in flight, it asks storage for the bucket's earliest
+ * expiry (storage_next_expiry) and, when that is not after node_now(),
+ * proposes a STORAGE_CMD_EXPIRE with .time = node_now(). Replicas apply it
+ * with that time, never their own clocks.
+ * ---------------------------------------------------------------------- */
+
+/* Start the sweeper's timer (once; again does nothing). It counts as one
+ * of the node's parts until expiry_stop() has closed it. */
+void expiry_start(node *n);
+
+/* Close the timer: the node's part is done once it is closed. Proposals in
+ * flight end with their groups. Does nothing if not started. */
+void expiry_stop(node *n);
 
 /* ------------------------------------------------------------------------
  * server.c

@@ -70,6 +70,7 @@ void meta_attach(node *n)
         LOG_ERROR("meta", NODE_META_BUCKET, "catalog load failed: %s", err);
     }
     schedule_reconcile(n);
+    expiry_start(n);
 }
 
 struct bucket_rt *meta_bucket(node *n, const char *name)
@@ -310,6 +311,7 @@ void meta_reconcile(node *n)
 void meta_stop_buckets(node *n)
 {
     uv_timer_stop(&n->reconcile);
+    expiry_stop(n);
     for (struct bucket_rt *b = n->buckets, *next; b != NULL; b = next) {
         next = b->next;
         stop_bucket(b, false);

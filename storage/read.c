@@ -14,6 +14,37 @@ static int read_bucket(storage_txn *t, const char *name, struct bucket **out,
     return 0;
 }
 
+static bool expired(const struct storage_entry *e, uint64_t now)
+{
+    return e->expires_at != 0 && e->expires_at <= now;
+}
+
+/*
+ * CAIRN_ENOTFOUND when @key's latest revision is a value expired at @now:
+ * expire() drops the whole history of such a key, so none of its older
+ * revisions may be read in the meantime either (an older value never comes
+ * back once a newer one expired). 0 otherwise, or an environment error.
+ */
+static int latest_expired(storage_txn *t, const struct bucket *b,
+                          const void *key, size_t key_len, uint64_t now,
+                          char *errmsg)
+{
+    struct record_view latest;
+    int rc = storage__ks_get(t->txn, b->kdb, key, key_len, &latest, errmsg);
+    if (rc == CAIRN_ENOTFOUND) {
+        return 0;
+    }
+    if (rc != 0) {
+        return rc;
+    }
+    if (latest.e.op == CAIRN_OP_PUT && expired(&latest.e, now)) {
+        return storage__fail(errmsg, CAIRN_ENOTFOUND,
+                             "key expired: its older revisions are gone "
+                             "with it");
+    }
+    return 0;
+}
+
 int storage_get(storage_txn *t, const char *bucket, const void *key,
                 size_t key_len, uint64_t revision, uint64_t now,
                 struct storage_entry *out, char *errmsg)
@@ -39,6 +70,10 @@ int storage_get(storage_txn *t, const char *bucket, const void *key,
     if (rc != 0) {
         return rc;
     }
+    if (revision != 0 && (rc = latest_expired(t, b, key, key_len, now,
+                                              errmsg)) != 0) {
+        return rc;
+    }
     if (!storage__is_live(&v.e, now)) {
         return storage__fail(errmsg, CAIRN_ENOTFOUND,
                              v.e.op == CAIRN_OP_PUT ? "key expired"
@@ -49,11 +84,6 @@ int storage_get(storage_txn *t, const char *bucket, const void *key,
         *out = v.e;
     }
     return 0;
-}
-
-static bool expired(const struct storage_entry *e, uint64_t now)
-{
-    return e->expires_at != 0 && e->expires_at <= now;
 }
 
 int storage_history(storage_txn *t, const char *bucket, const void *key,
@@ -71,6 +101,11 @@ int storage_history(storage_txn *t, const char *bucket, const void *key,
     rc = storage__ks_get(t->txn, b->kdb, key, key_len, &latest, errmsg);
     if (rc != 0) {
         return rc;
+    }
+    if (latest.e.op == CAIRN_OP_PUT && expired(&latest.e, now)) {
+        /* expire() drops the key's whole history and leaves a marker:
+         * until it runs, no older revision is shown either. */
+        return storage__fail(errmsg, CAIRN_ENOTFOUND, "key expired");
     }
     if (!expired(&latest.e, now)) {
         delivered++;
@@ -206,4 +241,37 @@ int storage_count(storage_txn *t, const char *bucket,
     int rc = storage_scan(t, bucket, args, NULL, NULL, &page, errmsg);
     *count = rc == 0 ? page.count : 0;
     return rc;
+}
+
+int storage_next_expiry(storage_txn *t, const char *bucket, uint64_t *at,
+                        char *errmsg)
+{
+    struct bucket *b;
+    MDB_cursor *c;
+    MDB_val k, v;
+    int rc;
+
+    *at = 0;
+    if ((rc = read_bucket(t, bucket, &b, errmsg)) != 0) {
+        return rc;
+    }
+    if ((rc = mdb_cursor_open(t->txn, b->tdb, &c)) != 0) {
+        return storage__mdb_fail(errmsg, rc, "open expiry cursor");
+    }
+    rc = mdb_cursor_get(c, &k, &v, MDB_FIRST);
+    mdb_cursor_close(c);
+    if (rc == MDB_NOTFOUND) {
+        return 0;
+    }
+    if (rc != 0) {
+        return storage__mdb_fail(errmsg, rc, "read expiry index");
+    }
+    if (k.mv_size != 16) {
+        return storage__fail(errmsg, CAIRN_ECORRUPT,
+                             "bucket '%s': expiry index entry of %zu bytes "
+                             "(expected 16)",
+                             b->cfg.name, k.mv_size);
+    }
+    *at = storage__get_u64be(k.mv_data);
+    return 0;
 }

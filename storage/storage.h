@@ -259,7 +259,8 @@ int storage_read_begin(storage *s, storage_txn **out, char *errmsg);
  * else that exact revision if it is kept, is a value and belongs to @key.
  * @out may be NULL (an existence check).
  * Errors: CAIRN_ENOTFOUND (absent, deleted, purged, expired at @now,
- * revision not kept), CAIRN_ENOBUCKET, CAIRN_EINVAL (empty key),
+ * revision not kept, an older revision of a key whose latest value expired
+ * at @now: expire() drops those), CAIRN_ENOBUCKET, CAIRN_EINVAL (empty key),
  * CAIRN_ETOOLARGE (key over 512 bytes), CAIRN_ECORRUPT (a record failed its
  * checksum).
  */
@@ -270,7 +271,9 @@ int storage_get(storage_txn *t, const char *bucket, const void *key,
 /*
  * The kept revisions of @key, newest first (at most the bucket's history),
  * delete and purge markers included, revisions expired at @now left out.
- * Errors: CAIRN_ENOTFOUND (nothing kept), CAIRN_ENOBUCKET, CAIRN_EINVAL
+ * A key whose latest value expired at @now shows nothing: expire() drops its
+ * whole history (and leaves a PURGE marker).
+ * Errors: CAIRN_ENOTFOUND (nothing kept, or the latest value expired), CAIRN_ENOBUCKET, CAIRN_EINVAL
  * (empty key), CAIRN_ETOOLARGE (key over 512 bytes), CAIRN_ECORRUPT, or what
  * @cb returned.
  */
@@ -321,6 +324,19 @@ int storage_scan(storage_txn *t, const char *bucket,
 int storage_count(storage_txn *t, const char *bucket,
                   const struct storage_scan *args, uint64_t *count,
                   char *errmsg);
+
+/*
+ * The earliest expiry in @bucket's expiry index into *at (ns since the
+ * epoch; 0: nothing in the bucket expires): an expire command with a time
+ * at or after it has something to remove. The index holds every kept
+ * revision that expires (values with a ttl, an expires_at or the bucket's
+ * ttl, and markers that age out), so *at may belong to an older revision
+ * or a marker; it never misses one. One index lookup: cheap enough to ask
+ * before every expire proposal. Errors: CAIRN_ENOBUCKET, CAIRN_ECORRUPT (a
+ * malformed index entry), CAIRN_EIO.
+ */
+int storage_next_expiry(storage_txn *t, const char *bucket, uint64_t *at,
+                        char *errmsg);
 
 /* ------------------------------------------------------------------------
  * Snapshots

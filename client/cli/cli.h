@@ -1,7 +1,7 @@
 /*
  * cli.h — the `cairn` command-line tool, built on libcairn. Private to
  * client/cli/: shared by the dispatcher (main.c), the commands (buckets.c,
- * keys.c, cluster.c) and their helpers (parse.c, output.c).
+ * keys.c, bulk.c, cluster.c) and their helpers (parse.c, output.c).
  *
  * Overview
  * --------
@@ -52,6 +52,7 @@ enum cli_opt {
     OPT_REPLICAS,
     OPT_HISTORY,
     OPT_TTL,
+    OPT_EXPIRES_AT,
     OPT_MAX_BYTES,
     OPT_MAX_VALUE_SIZE,
     OPT_STORAGE,
@@ -107,11 +108,12 @@ struct cli_cmd {
                const struct cli_args *a);
 };
 
-/* The commands (buckets.c, keys.c, cluster.c). */
+/* The commands (buckets.c, keys.c, bulk.c, cluster.c). */
 extern const struct cli_cmd cli_bucket_add, cli_bucket_ls, cli_bucket_info,
     cli_bucket_rm;
 extern const struct cli_cmd cli_put, cli_get, cli_create, cli_update,
     cli_cas, cli_del, cli_purge, cli_history, cli_keys, cli_ls;
+extern const struct cli_cmd cli_put_bulk;
 extern const struct cli_cmd cli_cluster_status;
 
 /* main.c: parse @argv (argv[0] is the command's last word) for @cmd and
@@ -132,6 +134,11 @@ cairn_client *cli_client(struct cli *cli, int *rc);
  * stderr; returns CLI_USAGE. */
 int cli_usage_error(const struct cli_cmd *cmd, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+
+/* All of @f (at most @max bytes) into *out (free()), NUL-terminated, *len
+ * bytes without the NUL. Returns 0, ENOMEM, EIO (a read error) or EFBIG
+ * (more than @max bytes). */
+int cli_read_all(FILE *f, size_t max, char **out, size_t *len);
 
 /* output.c: the exit code for a libcairn code. */
 int cli_exit_code(int code);
@@ -189,6 +196,11 @@ char *cli_hex_encode(const void *p, size_t len);
  * plain seconds "30") into *ns. Returns 0, or -1 when malformed or out of
  * range. */
 int cli_parse_duration(const char *s, int64_t *ns);
+
+/* parse.c: parse seconds since the Unix epoch @s (decimal digits, not 0)
+ * into *ns, nanoseconds since the epoch. Returns 0, or -1 when malformed,
+ * 0 or too large for 64-bit nanoseconds. */
+int cli_parse_unix_time(const char *s, uint64_t *ns);
 
 /* parse.c: the shortest "1h30m" form of @ns into @buf ("0s" for 0). */
 void cli_format_duration(int64_t ns, char *buf, size_t size);

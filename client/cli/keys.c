@@ -2,6 +2,7 @@
  * keys.c — the key commands: put, get, create, update, cas, del, purge,
  * history, keys, ls. Keys and values are the bytes of their arguments.
  */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,11 +13,16 @@
 #define WRITE_OPTIONS_HELP                                                  \
     "  --ttl DURATION   the key expires this long after the write (500ms,\n" \
     "                   30s, 5m, 2h, 1d, 1h30m, or plain seconds)\n"         \
+    "  --expires-at T   the key expires at T, in seconds since the Unix\n"   \
+    "                   epoch (date +%s -d tomorrow); not with --ttl\n"      \
     "  --meta K=V       per-key metadata, repeatable; stored as the JSON\n"  \
     "                   object {\"K\":\"V\",...} and shown by get --details\n"
 
+#define WRITE_OPTIONS_USAGE "[--ttl DURATION | --expires-at T] [--meta K=V]..."
+
 static const struct option write_opts[] = {
     {"ttl", required_argument, NULL, OPT_TTL},
+    {"expires-at", required_argument, NULL, OPT_EXPIRES_AT},
     {"meta", required_argument, NULL, OPT_META},
     {0},
 };
@@ -27,8 +33,8 @@ struct write_args {
     char *meta; /* (owned) the JSON object of --meta, or NULL */
 };
 
-/* --ttl and --meta into @w (release with write_args_free()). Returns -1,
- * or the exit code of a usage error. */
+/* --ttl, --expires-at and --meta into @w (release what w->meta holds).
+ * Returns -1, or the exit code of a usage error. */
 static int parse_write_args(const struct cli_cmd *cmd,
                             const struct cli_args *a, struct write_args *w)
 {
@@ -47,6 +53,13 @@ static int parse_write_args(const struct cli_cmd *cmd,
                     rc = cli_usage_error(
                         cmd, "invalid --ttl '%s': expected a duration like "
                         "500ms, 30s, 5m, 2h or 1d", v);
+                }
+                break;
+            case OPT_EXPIRES_AT:
+                if (cli_parse_unix_time(v, &w->wo.expires_at) != 0) {
+                    rc = cli_usage_error(
+                        cmd, "invalid --expires-at '%s': expected seconds "
+                        "since the Unix epoch, like 1767225600", v);
                 }
                 break;
             case OPT_META:
@@ -70,6 +83,10 @@ static int parse_write_args(const struct cli_cmd *cmd,
                 free(k);
                 break;
         }
+    }
+    if (rc < 0 && w->wo.ttl_ns > 0 && w->wo.expires_at != 0) {
+        rc = cli_usage_error(cmd, "--ttl and --expires-at exclude each "
+                             "other: give one of them");
     }
     if (rc < 0 && meta != NULL) {
         w->meta = json_dumps(meta, JSON_COMPACT);
@@ -100,46 +117,23 @@ static int print_revision(struct cli *cli, uint64_t rev)
     return cli_json_print(j);
 }
 
-/* All of stdin into *out (free()). */
+/* All of stdin into *out (free()): the value of put without VALUE. */
 static int read_stdin(char **out, size_t *len)
 {
-    size_t size = 4096, n = 0, r;
-    char *buf = malloc(size), *bigger;
-
-    while (buf != NULL) {
-        r = fread(buf + n, 1, size - n, stdin);
-        n += r;
-        if (r == 0) {
-            break;
-        }
-        if (n > CAIRN_VALUE_HARD_MAX) {
-            fprintf(stderr, "%s: put: the value on stdin is larger than %d "
-                    "bytes\n", CLI_PROG, CAIRN_VALUE_HARD_MAX);
-            free(buf);
-            return CLI_ERROR;
-        }
-        if (n == size) {
-            size *= 2;
-            bigger = realloc(buf, size);
-            if (bigger == NULL) {
-                free(buf);
-                buf = NULL;
-            } else {
-                buf = bigger;
-            }
-        }
-    }
-    if (buf == NULL) {
+    int err = cli_read_all(stdin, CAIRN_VALUE_HARD_MAX, out, len);
+    if (err == ENOMEM) {
         return cli_fail(CAIRN_ENOMEM, NULL);
     }
-    if (ferror(stdin)) {
-        fprintf(stderr, "%s: put: cannot read the value from stdin\n",
-                CLI_PROG);
-        free(buf);
+    if (err == EFBIG) {
+        fprintf(stderr, "%s: put: the value on stdin is larger than %d "
+                "bytes\n", CLI_PROG, CAIRN_VALUE_HARD_MAX);
         return CLI_ERROR;
     }
-    *out = buf;
-    *len = n;
+    if (err != 0) {
+        fprintf(stderr, "%s: put: cannot read the value from stdin\n",
+                CLI_PROG);
+        return CLI_ERROR;
+    }
     return CLI_OK;
 }
 
@@ -639,7 +633,7 @@ out:
 
 const struct cli_cmd cli_put = {
     .name = "put",
-    .usage = "put BUCKET KEY [VALUE] [--ttl DURATION] [--meta K=V]...",
+    .usage = "put BUCKET KEY [VALUE] " WRITE_OPTIONS_USAGE,
     .help =
         "Set KEY in BUCKET to VALUE, or to all of stdin when VALUE is absent\n"
         "(bytes as they are, no newline added or removed). Prints the new\n"
@@ -650,6 +644,7 @@ const struct cli_cmd cli_put = {
         "Examples:\n"
         "  cairn put config db.url postgres://db1/app\n"
         "  cairn put sessions s42 '{\"user\":7}' --ttl 30m --meta owner=web\n"
+        "  cairn put promo banner 'sale!' --expires-at 1767225600\n"
         "  cairn put certs web.pem < web.pem\n"
         "  cairn put config neg -- -1        (-- ends options)\n",
     .opts = write_opts,
@@ -660,7 +655,7 @@ const struct cli_cmd cli_put = {
 
 const struct cli_cmd cli_create = {
     .name = "create",
-    .usage = "create BUCKET KEY VALUE [--ttl DURATION] [--meta K=V]...",
+    .usage = "create BUCKET KEY VALUE " WRITE_OPTIONS_USAGE,
     .help =
         "Set KEY only if it has no live value; prints \"revision N\". If it\n"
         "exists: exit status 1 and a message naming its current revision.\n"
@@ -677,8 +672,7 @@ const struct cli_cmd cli_create = {
 
 const struct cli_cmd cli_update = {
     .name = "update",
-    .usage = "update BUCKET KEY VALUE REVISION [--ttl DURATION] "
-             "[--meta K=V]...",
+    .usage = "update BUCKET KEY VALUE REVISION " WRITE_OPTIONS_USAGE,
     .help =
         "Set KEY only if its latest revision is REVISION; prints \"revision\n"
         "N\". Otherwise: exit status 1 and a message naming the current\n"
@@ -697,7 +691,7 @@ const struct cli_cmd cli_update = {
 
 const struct cli_cmd cli_cas = {
     .name = "cas",
-    .usage = "cas BUCKET KEY OLD NEW [--ttl DURATION] [--meta K=V]...",
+    .usage = "cas BUCKET KEY OLD NEW " WRITE_OPTIONS_USAGE,
     .help =
         "Compare and swap: set KEY to NEW only if its value is OLD; prints\n"
         "\"revision N\". Otherwise: exit status 1 and a message naming the\n"

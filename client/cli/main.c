@@ -24,6 +24,7 @@ static const struct {
     const struct cli_cmd *cmd;
 } commands[] = {
     {NULL, "put", &cli_put},
+    {NULL, "put-bulk", &cli_put_bulk},
     {NULL, "get", &cli_get},
     {NULL, "create", &cli_create},
     {NULL, "update", &cli_update},
@@ -67,6 +68,8 @@ static const char top_help[] =
     "\n"
     "Keys:\n"
     "  put BUCKET KEY [VALUE]        set a key (VALUE from stdin when absent)\n"
+    "  put-bulk BUCKET FILE          set up to 10000 keys from a JSON file, "
+    "atomically\n"
     "  get BUCKET KEY                print a key's value\n"
     "  create BUCKET KEY VALUE       set a key only if it does not exist\n"
     "  update BUCKET KEY VALUE REV   set a key only if its revision is REV\n"

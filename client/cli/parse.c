@@ -99,6 +99,18 @@ int cli_parse_duration(const char *s, int64_t *ns)
     return 0;
 }
 
+int cli_parse_unix_time(const char *s, uint64_t *ns)
+{
+    uint64_t v;
+
+    if (cli_parse_u64(s, UINT64_MAX / (uint64_t)NS_PER_S, &v) != 0 ||
+        v == 0) {
+        return -1;
+    }
+    *ns = v * (uint64_t)NS_PER_S;
+    return 0;
+}
+
 void cli_format_duration(int64_t ns, char *buf, size_t size)
 {
     size_t used = 0;
@@ -221,4 +233,43 @@ int cli_check_names(const struct cli_cmd *cmd, const char *bucket,
                                strlen(key), CAIRN_KEY_MAX);
     }
     return -1;
+}
+
+int cli_read_all(FILE *f, size_t max, char **out, size_t *len)
+{
+    size_t size = 65536, n = 0, r;
+    char *buf = malloc(size), *bigger;
+
+    while (buf != NULL) {
+        r = fread(buf + n, 1, size - n - 1, f);
+        n += r;
+        if (r == 0) {
+            break;
+        }
+        if (n > max) {
+            free(buf);
+            return EFBIG;
+        }
+        if (n == size - 1) {
+            size *= 2;
+            bigger = realloc(buf, size);
+            if (bigger == NULL) {
+                free(buf);
+                buf = NULL;
+            } else {
+                buf = bigger;
+            }
+        }
+    }
+    if (buf == NULL) {
+        return ENOMEM;
+    }
+    if (ferror(f)) {
+        free(buf);
+        return EIO;
+    }
+    buf[n] = '\0';
+    *out = buf;
+    *len = n;
+    return 0;
 }

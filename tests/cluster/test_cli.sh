@@ -10,24 +10,7 @@ cairn=$2
 client=/bin/false # lib.sh's cairn-test-client helpers are not used here
 . "$(dirname "$0")/lib.sh"
 
-command -v jq >/dev/null || fail "jq is missing (deploy/install-deps.sh installs it)"
-
-all="$(caddr 1),$(caddr 2),$(caddr 3)"
-
-# run EXPECTED_RC ARGS...: run cairn against every node; $out and $err get
-# its stdout and stderr; fail unless it exits EXPECTED_RC.
-run() {
-    local want=$1 rc=0
-    shift
-    "$cairn" --servers "$all" "$@" >"$work/out" 2>"$work/err" || rc=$?
-    out=$(cat "$work/out")
-    err=$(cat "$work/err")
-    [ "$rc" -eq "$want" ] ||
-        fail "cairn $* exited $rc, want $want; stdout: $out; stderr: $err"
-}
-
-# has TEXT PATTERN WHAT: fail unless TEXT has a line matching PATTERN.
-has() { grep -q -- "$2" <<<"$1" || fail "$3: no '$2' in: $1"; }
+. "$(dirname "$0")/cli_lib.sh"
 
 # json FILTER: evaluate jq FILTER (must be true) on $out, which must parse.
 json() {

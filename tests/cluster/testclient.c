@@ -1460,8 +1460,8 @@ static int hex_decode(const char *hex, uint8_t **out, size_t *out_len)
 }
 
 /* raw-hex HEX: after the hello, send HEX's bytes as they are, print the
- * answer's status, code and id, then "closed" if the node closes the
- * connection within CLOSE_WAIT_MS. */
+ * answer's status, code and id (and "message=..." of an error), then
+ * "closed" if the node closes the connection within CLOSE_WAIT_MS. */
 static int cmd_raw_hex(struct client *cl, const struct command *cmd,
                        char **args, int n_args)
 {
@@ -1500,6 +1500,9 @@ static int cmd_raw_hex(struct client *cl, const struct command *cmd,
         putchar('-');
     }
     printf(" id=%" PRIu64 "\n", cl->res.id);
+    if (cl->res.status != 200 && cl->res.error.len > 0) {
+        printf("message=%.*s\n", (int)cl->res.error.len, cl->res.error.ptr);
+    }
     fflush(stdout);
     if (conn_wait_close(c, CLOSE_WAIT_MS)) {
         puts("closed");
@@ -1597,9 +1600,10 @@ static const char usage_text[] =
     "                       leader; prints its node id (exit 3 after\n"
     "                       --deadline-ms)\n"
     "  raw-hex HEX          after the hello, send HEX's bytes as they are;\n"
-    "                       prints \"status=N code=C id=N\" of the answer,\n"
-    "                       then \"closed\" if the node closes the\n"
-    "                       connection within 1 s\n"
+    "                       prints \"status=N code=C id=N\" of the answer\n"
+    "                       (and \"message=M\" of an error), then\n"
+    "                       \"closed\" if the node closes the connection\n"
+    "                       within 1 s\n"
     "\n"
     "exit status: 0 success, 1 the node answered with an error, 2 usage\n"
     "(or an ACKFILE error), 3 no answer (connect failed, connection lost,\n"

@@ -172,6 +172,7 @@ static void test_defaults(void **state)
     assert_int_equal(c.election_timeout_ms, 1000);
     assert_int_equal(c.heartbeat_ms, 100);
     assert_int_equal(c.map_size, 8ull << 30);
+    assert_int_equal(c.expire_interval_ms, 1000);
 }
 
 static void test_init_matches_defaults(void **state)
@@ -199,6 +200,7 @@ static void test_init_matches_defaults(void **state)
     assert_int_equal(init.election_timeout_ms, parsed.election_timeout_ms);
     assert_int_equal(init.heartbeat_ms, parsed.heartbeat_ms);
     assert_int_equal(init.map_size, parsed.map_size);
+    assert_int_equal(init.expire_interval_ms, parsed.expire_interval_ms);
 }
 
 static void test_every_flag(void **state)
@@ -214,7 +216,8 @@ static void test_every_flag(void **state)
               "--initial-cluster", "7=10.0.0.7:65535,8=10.0.0.8:7501",
               "--log-level", "debug", "--snapshot-threshold", "1",
               "--snapshot-trailing", "0", "--election-timeout-ms", "600000",
-              "--heartbeat-ms", "60000", "--map-size", "1M"),
+              "--heartbeat-ms", "60000", "--map-size", "1M",
+              "--expire-interval-ms", "250"),
         0);
     assert_int_equal(c.id, 7);
     assert_string_equal(c.name, "Alpha_1.b-c");
@@ -241,6 +244,7 @@ static void test_every_flag(void **state)
     assert_int_equal(c.election_timeout_ms, 600000);
     assert_int_equal(c.heartbeat_ms, 60000);
     assert_int_equal(c.map_size, 1u << 20);
+    assert_int_equal(c.expire_interval_ms, 250);
 }
 
 static void test_flag_given_twice_last_wins(void **state)
@@ -605,6 +609,26 @@ static void test_map_size(void **state)
     }
 }
 
+static void test_expire_interval(void **state)
+{
+    struct node_config c;
+    char err[CAIRN_ERRMSG_SIZE];
+    const char *bad[] = {"9", "0", "3600001", "-1", "1s", "", "1.5", " 10"};
+    (void)state;
+    assert_int_equal(parse_one(&c, err, "--expire-interval-ms", "10"), 0);
+    assert_int_equal(c.expire_interval_ms, 10);
+    assert_int_equal(parse_one(&c, err, "--expire-interval-ms", "3600000"),
+                     0);
+    assert_int_equal(c.expire_interval_ms, 3600000);
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char want[256];
+        snprintf(want, sizeof want,
+                 "--expire-interval-ms: '%s' is not in 10..3600000", bad[i]);
+        assert_refused(parse_one(&c, err, "--expire-interval-ms", bad[i]),
+                       err, want);
+    }
+}
+
 /* ------------------------------------------------------------------------
  * --initial-cluster and --join
  * ---------------------------------------------------------------------- */
@@ -878,7 +902,8 @@ static void test_usage(void **state)
         "--cluster NAME", "--initial-cluster ID=IP:PORT",
         "--join IP:PORT", "--log-level LEVEL", "--snapshot-threshold N",
         "--snapshot-trailing N", "--election-timeout-ms N",
-        "--heartbeat-ms N", "--map-size BYTES", "--config FILE", "--help",
+        "--heartbeat-ms N", "--map-size BYTES", "--expire-interval-ms N",
+        "--config FILE", "--help",
         "--version", "Examples:", "127.0.0.1:7401", "127.0.0.1:7501",
         "127.0.0.1:7601", "100000", "50000", "8G"};
     char *text = capture(node_config_usage);
@@ -926,7 +951,8 @@ static void test_file_every_key(void **state)
         "snapshot-trailing = 1000\n"
         "election-timeout-ms = 3000\n"
         "heartbeat-ms = 300\n"
-        "map-size = 2G\n");
+        "map-size = 2G\n"
+        "expire-interval-ms = 500\n");
     (void)state;
     assert_int_equal(PARSE(&c, err, "--config", path), 0);
     assert_string_equal(c.config_file, path);
@@ -949,6 +975,7 @@ static void test_file_every_key(void **state)
     assert_int_equal(c.election_timeout_ms, 3000);
     assert_int_equal(c.heartbeat_ms, 300);
     assert_int_equal(c.map_size, 2ull << 30);
+    assert_int_equal(c.expire_interval_ms, 500);
 }
 
 static void test_file_then_flags(void **state)
@@ -1238,6 +1265,7 @@ int main(void)
         cmocka_unit_test(test_snapshot),
         cmocka_unit_test(test_timeouts),
         cmocka_unit_test(test_map_size),
+        cmocka_unit_test(test_expire_interval),
         cmocka_unit_test(test_initial_cluster),
         cmocka_unit_test(test_initial_cluster_refused),
         cmocka_unit_test(test_join),

@@ -1,6 +1,7 @@
 /* TTL and expiry: per-key ttl and expires_at, bucket ttl, reads before and
  * after expiry, commands on expired keys, expire(T): PURGE markers for
- * expired values, aged markers removed, compacted_revision, count. */
+ * expired values, aged markers removed, compacted_revision, count;
+ * storage_next_expiry(); older revisions hidden once the latest expired. */
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -619,6 +620,119 @@ static void test_expire_group_keys(void **state)
     assert_int_equal(fx_info(f, "g").bytes, 511 + 1 + 512 + 2);
 }
 
+/* storage_next_expiry() in a fresh read transaction; returns the code. */
+static int next_expiry(struct fx *f, const char *bucket, uint64_t *at)
+{
+    storage_txn *t;
+    int rc = storage_read_begin(f->s, &t, f->err);
+    assert_int_equal(rc, CAIRN_OK);
+    rc = storage_next_expiry(t, bucket, at, f->err);
+    storage_txn_end(t);
+    return rc;
+}
+
+/* The earliest entry of the expiry index: per-key ttl and expires_at, the
+ * bucket ttl, older revisions and markers; 0 when nothing expires. An
+ * expire at that time always has something to remove, and moves it on. */
+static void test_next_expiry(void **state)
+{
+    struct fx *f = *state;
+    struct storage_result r;
+    struct storage_cmd c;
+    uint64_t at = 1;
+    assert_int_equal(next_expiry(f, B, &at), CAIRN_OK);
+    assert_int_equal(at, 0);
+    fx_put(f, B, "never", "v", T0);
+    assert_int_equal(next_expiry(f, B, &at), CAIRN_OK);
+    assert_int_equal(at, 0);
+    assert_int_equal(put_ttl(f, B, "a", "v", T0, 300, 0).code, CAIRN_OK);
+    assert_int_equal(next_expiry(f, B, &at), CAIRN_OK);
+    assert_int_equal(at, T0 + 300);
+    assert_int_equal(put_ttl(f, B, "b", "v", T0, 0, T0 + 100).code,
+                     CAIRN_OK);
+    assert_int_equal(next_expiry(f, B, &at), CAIRN_OK);
+    assert_int_equal(at, T0 + 100);
+    /* Nothing due before it: an expire just before removes nothing. */
+    assert_int_equal(expire(f, B, T0 + 99).count, 0);
+    r = expire(f, B, at);
+    assert_int_equal(r.count, 1);
+    /* b's value left a PURGE marker that ages out after an hour. */
+    assert_int_equal(next_expiry(f, B, &at), CAIRN_OK);
+    assert_int_equal(at, T0 + 300);
+    assert_int_equal(expire(f, B, at).count, 1);
+    assert_int_equal(next_expiry(f, B, &at), CAIRN_OK);
+    assert_int_equal(at, T0 + 100 + HOUR_NS);
+    assert_int_equal(expire(f, B, T0 + 300 + HOUR_NS).count, 2);
+    assert_int_equal(next_expiry(f, B, &at), CAIRN_OK);
+    assert_int_equal(at, 0);
+    /* An older revision with a ttl, under a newer value without one; with
+     * history 1 it is dropped at once, and its index entry with it. */
+    assert_int_equal(put_ttl(f, B, "never", "w", T0, 50, 0).code, CAIRN_OK);
+    fx_put(f, B, "never", "x", T0 + 1);
+    assert_int_equal(next_expiry(f, B, &at), CAIRN_OK);
+    assert_int_equal(at, 0);
+    fx_bucket(f, "o", 2, 0, -1);
+    assert_int_equal(put_ttl(f, "o", "k", "w", T0, 50, 0).code, CAIRN_OK);
+    fx_put(f, "o", "k", "x", T0 + 1);
+    assert_int_equal(next_expiry(f, "o", &at), CAIRN_OK);
+    assert_int_equal(at, T0 + 50);
+    assert_int_equal(expire(f, "o", at).count, 1);
+    assert_int_equal(next_expiry(f, "o", &at), CAIRN_OK);
+    assert_int_equal(at, 0);
+    /* The bucket ttl is in the index too: values and markers. */
+    fx_bucket(f, "t", 2, 1000, -1);
+    fx_put(f, "t", "k", "v", T0);
+    assert_int_equal(next_expiry(f, "t", &at), CAIRN_OK);
+    assert_int_equal(at, T0 + 1000);
+    c = cmd_delete(S("k"), 0, T0 + 10);
+    assert_int_equal(fx_apply(f, "t", &c, 0).code, CAIRN_OK);
+    assert_int_equal(next_expiry(f, "t", &at), CAIRN_OK);
+    assert_int_equal(at, T0 + 1000);
+    assert_int_equal(expire(f, "t", at).count, 1);
+    assert_int_equal(next_expiry(f, "t", &at), CAIRN_OK);
+    assert_int_equal(at, T0 + 1010);
+    /* Errors. */
+    assert_int_equal(next_expiry(f, "nosuch", &at), CAIRN_ENOBUCKET);
+    assert_non_null(strstr(f->err, "nosuch"));
+}
+
+/* Between a value's expiry and the expire() that removes it, no older
+ * revision of the key is readable: not by history, not by revision. */
+static void test_expired_value_hides_history(void **state)
+{
+    struct fx *f = *state;
+    struct hist h;
+    fx_bucket(f, "h", 4, 0, -1);
+    fx_put(f, "h", "k", "v1", T0);                      /* 1 */
+    assert_int_equal(put_ttl(f, "h", "k", "v2", T0 + 1, 100, 0).revision, 2);
+    /* Before the expiry: both, and v1 by revision. */
+    assert_int_equal(fx_history(f, "h", S("k"), T0 + 100, &h), CAIRN_OK);
+    assert_int_equal(h.n, 2);
+    fx_expect_value(f, "h", S("k"), 1, T0 + 100, S("v1"));
+    /* After it, before expire(): nothing, and v1 does not come back. */
+    assert_int_equal(fx_get(f, "h", S("k"), 0, T0 + 101, NULL),
+                     CAIRN_ENOTFOUND);
+    assert_int_equal(fx_get(f, "h", S("k"), 1, T0 + 101, NULL),
+                     CAIRN_ENOTFOUND);
+    assert_non_null(strstr(f->err, "expired"));
+    assert_int_equal(fx_history(f, "h", S("k"), T0 + 101, &h),
+                     CAIRN_ENOTFOUND);
+    /* After expire(): the PURGE marker alone. */
+    assert_int_equal(expire(f, "h", T0 + 101).count, 1);
+    assert_int_equal(fx_history(f, "h", S("k"), T0 + 101, &h), CAIRN_OK);
+    assert_int_equal(h.n, 1);
+    assert_int_equal(h.e[0].op, CAIRN_OP_PURGE);
+    assert_int_equal(fx_get(f, "h", S("k"), 1, T0 + 101, NULL),
+                     CAIRN_ENOTFOUND);
+    /* A newer value without a ttl keeps the history readable. */
+    fx_put(f, "h", "j", "w1", T0);                      /* 4 */
+    assert_int_equal(put_ttl(f, "h", "j", "w2", T0, 10, 0).revision, 5);
+    fx_put(f, "h", "j", "w3", T0 + 5);                  /* 6 */
+    fx_expect_value(f, "h", S("j"), 4, T0 + 20, S("w1"));
+    assert_int_equal(fx_history(f, "h", S("j"), T0 + 20, &h), CAIRN_OK);
+    assert_int_equal(h.n, 2);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -637,6 +751,8 @@ int main(int argc, char **argv)
         TEST(test_txn_ttl),
         TEST(test_keys_counter_over_expired),
         TEST(test_expire_group_keys),
+        TEST(test_next_expiry),
+        TEST(test_expired_value_hides_history),
     };
     RUN_TESTS("storage_ttl", tests, argc, argv);
 }
