@@ -15,6 +15,7 @@
  * before it was issued; reads arriving meanwhile share the next one.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,6 +79,30 @@ struct transfer {
     void *data;
 };
 
+/*
+ * raft_uv 0.15 can fire its close callback before it is done with the
+ * group's memory (docs/consensus.md, "what bit us"): when raft_uv closes, it
+ * finalizes the open segment (thread pool work) and closes that segment's
+ * writer handles, but it does not count those handles among what its close
+ * waits for. If the work completes before the loop runs the handles' close
+ * callbacks, raft's close callback fires first; the writer's close callback
+ * then runs raft_uv's close check again (src/uv_append.c,
+ * uvAliveSegmentWriterCloseCb -> src/uv.c, uvMaybeFireCloseCb), which calls
+ * the close callback a second time. Freeing raft_uv (raft_uv_close) or the
+ * group in the first call made that a use after free: SIGSEGV in raft's
+ * ioCloseCb on SIGTERM.
+ *
+ * So the group (1) passes raft_uv a close callback of its own that lets
+ * only the first call through (struct raft_io is an interface: the group
+ * wraps raft_uv's `close`), and (2) after raft's close callback, keeps
+ * raft_uv and itself until every handle raft_uv closed before that point
+ * has run its close callback: libuv runs close callbacks in its closing
+ * phase, and a handle closed during that phase waits for the next one, so
+ * closing a handle of our own, and then again from its close callback,
+ * outlasts every handle already closing (DRAIN_ROUNDS).
+ */
+#define DRAIN_ROUNDS 2
+
 struct consensus_group {
     consensus *c;
     consensus_group *next; /* in c->groups */
@@ -88,7 +113,13 @@ struct consensus_group {
     struct raft_uv_transport transport;
     struct consensus_fsm fsm;
     bool raft_inited; /* raft_init succeeded: raft_close needed */
-    bool raft_closed;
+    bool raft_drained; /* raft closed and raft_uv's handles all closed */
+    /* raft_uv's own close, and raft's callback for it (see above) */
+    void (*uv_io_close)(struct raft_io *io, raft_io_close_cb cb);
+    raft_io_close_cb io_close_cb;
+    bool io_close_fired;
+    uv_idle_t drain;   /* closed DRAIN_ROUNDS times after raft closed */
+    unsigned drain_rounds;
     struct pending *queue;
     struct pending **queue_tail;
     unsigned queued;
@@ -318,8 +349,11 @@ static void maybe_free_group(consensus_group *g)
     consensus *c = g->c;
     void (*cb)(void *);
     void *data;
-    if (g->handles_open > 0 || (g->raft_inited && !g->raft_closed)) {
+    if (g->handles_open > 0 || (g->raft_inited && !g->raft_drained)) {
         return;
+    }
+    if (g->raft_inited) {
+        raft_uv_close(&g->io); /* frees raft_uv: nothing of it is left */
     }
     consensus__transport_close(&g->transport);
     consensus__fsm_close(&g->fsm);
@@ -345,12 +379,55 @@ static void handle_closed(uv_handle_t *h)
     maybe_free_group(g);
 }
 
+static void drain_closed(uv_handle_t *h)
+{
+    consensus_group *g = h->data;
+    if (++g->drain_rounds < DRAIN_ROUNDS) {
+        uv_idle_init(g->c->loop, &g->drain);
+        g->drain.data = g;
+        uv_close((uv_handle_t *)&g->drain, drain_closed);
+        return;
+    }
+    g->raft_drained = true;
+    maybe_free_group(g);
+}
+
+/* raft's close callback: raft_uv may still run handle callbacks that read
+ * its memory and ours (see struct consensus_group); drain them first. */
 static void raft_closed(struct raft *r)
 {
     consensus_group *g = r->data;
-    raft_uv_close(&g->io);
-    g->raft_closed = true;
-    maybe_free_group(g);
+    uv_idle_init(g->c->loop, &g->drain);
+    g->drain.data = g;
+    uv_close((uv_handle_t *)&g->drain, drain_closed);
+}
+
+/* The group whose io is @io (embedded: g->io). */
+static consensus_group *group_of_io(struct raft_io *io)
+{
+    return (consensus_group *)(void *)((char *)io -
+                                       offsetof(consensus_group, io));
+}
+
+/* The io's close callback, as raft_uv calls it: only the first call goes
+ * on to raft. The group is still allocated for a later one (drain). */
+static void io_closed(struct raft_io *io)
+{
+    consensus_group *g = group_of_io(io);
+    if (g->io_close_fired) {
+        return;
+    }
+    g->io_close_fired = true;
+    g->io_close_cb(io);
+}
+
+/* The io's `close` as raft calls it (from raft_close): raft_uv's, with
+ * io_closed in between. */
+static void io_close(struct raft_io *io, raft_io_close_cb cb)
+{
+    consensus_group *g = group_of_io(io);
+    g->io_close_cb = cb;
+    g->uv_io_close(io, io_closed);
 }
 
 static void fail_queue(consensus_group *g, int status)
@@ -477,6 +554,9 @@ int consensus_group_start(consensus *c, uint64_t group_id, const char *bucket,
                   (unsigned long long)group_id, g->dir, g->io.errmsg);
         goto err_stop;
     }
+    /* raft_uv may call its close callback twice (struct consensus_group). */
+    g->uv_io_close = g->io.close;
+    g->io.close = io_close;
     rc = raft_init(&g->raft, &g->io, &g->fsm.fsm, c->id, self);
     if (rc != 0) {
         rc = fail(errmsg, CAIRN_EIO, "group %llu: raft init: %s",
