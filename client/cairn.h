@@ -555,6 +555,131 @@ CAIRN_API int cairn_txn(cairn_client *c, const char *bucket,
                         const struct cairn_write *writes, uint32_t n_writes,
                         cairn_result *res, char *errmsg);
 
+/* ------------------------------------------------------------------------
+ * Watches
+ *
+ * A watch follows a bucket, one key, or the keys with a prefix. It first
+ * delivers the initial data: the current value of every matching key
+ * (deleted keys whose DEL or PURGE marker is still kept come as that
+ * marker), or with a `from` revision every kept change from that revision
+ * on; then one CAIRN_WATCH_SYNCED event; then every change as it is
+ * applied. Events come in revision order, each revision at most once, and
+ * none is skipped, across leader changes, lost connections and nodes that
+ * stop: the library resumes the watch, on any replica of the bucket, from
+ * the revision after the last one it delivered, and delivers the SYNCED
+ * event only once. A revision that was superseded before the watch read it
+ * (the bucket keeps `history` revisions per key; purge and expiry drop a
+ * key's older ones) is not delivered: the revision that superseded it is,
+ * so what each key went through is always told, if not every step of it.
+ *
+ * A watch ends, with an error, when it cannot go on without a gap: a
+ * `from` older than the history the bucket still keeps is
+ * CAIRN_ECOMPACTED ("revision 17 is no longer kept; oldest is 40"), so is
+ * a watcher that fell so far behind that the bucket dropped a deletion it
+ * had not read yet. It also ends when the bucket is deleted
+ * (CAIRN_ENOBUCKET) and when no replica answers for deadline_ms
+ * (CAIRN_EUNAVAILABLE). A node cuts off a watcher that does not read what
+ * it is sent (more than 8 MiB waiting on its connection): the library
+ * resumes it when it reads again.
+ *
+ * Two ways to consume events:
+ * - callbacks (cairn_watch_open() with a @cb): @cb runs on the client's I/O
+ *   thread, one event at a time. It must return quickly and must not call
+ *   the blocking functions of the same client (they wait for the thread
+ *   that is running the callback); it may call cairn_watch_cancel().
+ *   While it runs, no other request of the client makes progress.
+ * - an iterator (cairn_watch_open() with @cb NULL, then
+ *   cairn_watch_next()): events are queued for the caller; when the caller
+ *   falls more than 10000 events or 16 MiB behind, the library stops the
+ *   watch on the node and resumes it when the queue has drained, so a slow
+ *   reader costs neither it nor the node unbounded memory.
+ * ---------------------------------------------------------------------- */
+
+typedef struct cairn_watch cairn_watch;
+
+/* What a watch follows and where it starts. Pointers are borrowed for the
+ * call to cairn_watch_open(). */
+struct cairn_watch_options {
+    const void *key; /* only this key (1..512 bytes); NULL: see prefix */
+    size_t key_len;
+    const void *prefix; /* only keys with this prefix; NULL: every key */
+    size_t prefix_len;
+    /* 0: the current values first. Else every change kept from this
+     * revision on (1: the bucket's whole kept history). */
+    uint64_t from;
+};
+
+enum cairn_watch_event_type {
+    CAIRN_WATCH_ENTRY = 1,  /* a revision of a key: .entry */
+    CAIRN_WATCH_SYNCED = 2, /* the initial data is complete, up to
+                             * .revision */
+    CAIRN_WATCH_ENDED = 3,  /* (callbacks only) the watch ended: .code and
+                             * .errmsg say why; no event follows */
+};
+
+/* One event. From cairn_watch_next() it is allocated in one block (free
+ * it with cairn_watch_event_free()); in a callback it is borrowed for the
+ * call. */
+typedef struct cairn_watch_event {
+    uint32_t type;      /* enum cairn_watch_event_type */
+    uint64_t revision;  /* ENTRY: the entry's; SYNCED: the revision the
+                         * initial data reached */
+    cairn_entry entry;  /* ENTRY: the key, its value (PUT) and revisions */
+    int code;           /* ENDED: the error (CAIRN_ECANCELED after
+                         * cairn_watch_cancel()) */
+    const char *errmsg; /* ENDED: its message */
+} cairn_watch_event;
+
+/* A watch callback: @ev is borrowed for the call. */
+typedef void (*cairn_watch_cb)(void *data, const cairn_watch_event *ev);
+
+/*
+ * Watch @bucket as @wo says (NULL: every key, current values first). With
+ * @cb, events go to @cb(@data, event) on the I/O thread (the first ones
+ * possibly before this function returns); with @cb NULL, the caller takes
+ * them with cairn_watch_next(). Returns once a node has accepted the watch
+ * (its first frame arrived), so errors about the request itself come back
+ * here. On success *out is the watch: end it with cairn_watch_close().
+ * Errors: CAIRN_EINVAL (bucket name, empty key, a key and a prefix),
+ * CAIRN_ENOBUCKET, CAIRN_ECOMPACTED (@wo->from is older than the history
+ * kept), CAIRN_EUNAVAILABLE / CAIRN_ETIMEDOUT (no replica answered within
+ * the client's deadline), CAIRN_ENOMEM.
+ */
+CAIRN_API int cairn_watch_open(cairn_client *c, const char *bucket,
+                               const struct cairn_watch_options *wo,
+                               cairn_watch_cb cb, void *data,
+                               cairn_watch **out, char *errmsg);
+
+/*
+ * The next event of an iterator watch into *ev (free it with
+ * cairn_watch_event_free()), waiting at most @timeout_ms (0: do not wait;
+ * negative: wait as long as it takes). Returns 0 with an ENTRY or SYNCED
+ * event; CAIRN_ETIMEDOUT when none came in time (the watch goes on);
+ * CAIRN_ECANCELED once cairn_watch_cancel() was called; or the error that
+ * ended the watch, with @errmsg, at every call after the events queued
+ * before it were taken. CAIRN_EINVAL for a callback watch.
+ */
+CAIRN_API int cairn_watch_next(cairn_watch *w, int timeout_ms,
+                               cairn_watch_event **ev, char *errmsg);
+
+/* Free an event from cairn_watch_next(). NULL is accepted. */
+CAIRN_API void cairn_watch_event_free(cairn_watch_event *ev);
+
+/*
+ * Stop @w: no callback runs once this returns (when called from a
+ * callback, none after that callback), and cairn_watch_next() returns
+ * CAIRN_ECANCELED. The node is told to stop sending. Any thread may call
+ * it, any number of times. @w stays allocated until cairn_watch_close().
+ */
+CAIRN_API void cairn_watch_cancel(cairn_watch *w);
+
+/*
+ * Cancel @w and free it, with the events still queued. Call it once per
+ * watch, not from one of its callbacks, not while another thread uses @w,
+ * and before cairn_client_close() of its client. NULL is accepted.
+ */
+CAIRN_API void cairn_watch_close(cairn_watch *w);
+
 #ifdef __cplusplus
 }
 #endif

@@ -24,7 +24,10 @@ struct cairn_client {
     uv_mutex_t mu;
     struct creq *queue; /* submitted, not yet handed to the engine */
     struct creq *queue_tail;
+    struct client_task *tasks; /* posted, to run on the I/O thread */
+    struct client_task *tasks_tail;
     bool closing;
+    bool closed; /* the I/O thread ran its last tasks */
     struct engine *e;
     uint64_t cid;
 };
@@ -45,6 +48,7 @@ static void woken(uv_async_t *a)
 {
     cairn_client *c = a->data;
     struct creq *r, *next;
+    struct client_task *t;
     bool closing;
     uv_mutex_lock(&c->mu);
     r = c->queue;
@@ -55,6 +59,27 @@ static void woken(uv_async_t *a)
         next = r->next;
         r->next = NULL;
         engine_submit(c->e, r);
+    }
+    /* Tasks one at a time, in order: a task's owner may free it (and the
+     * others it owns) once it has run, so nothing of the list is kept
+     * across a run. */
+    for (;;) {
+        uv_mutex_lock(&c->mu);
+        t = c->tasks;
+        if (t != NULL) {
+            c->tasks = t->next;
+            if (c->tasks == NULL) {
+                c->tasks_tail = NULL;
+            }
+            t->queued = false;
+        } else if (closing) {
+            c->closed = true; /* no task runs after engine_close() */
+        }
+        uv_mutex_unlock(&c->mu);
+        if (t == NULL) {
+            break;
+        }
+        t->run(t);
     }
     if (closing) {
         engine_close(c->e);
@@ -128,14 +153,58 @@ static int call_run(cairn_client *c, struct call *k, char *errmsg)
     return call_wait(k, errmsg);
 }
 
+void client_submit(cairn_client *c, struct creq *r)
+{
+    uv_mutex_lock(&c->mu);
+    r->next = NULL;
+    if (c->queue_tail != NULL) {
+        c->queue_tail->next = r;
+    } else {
+        c->queue = r;
+    }
+    c->queue_tail = r;
+    uv_mutex_unlock(&c->mu);
+    uv_async_send(&c->wake);
+}
+
+bool client_post(cairn_client *c, struct client_task *t)
+{
+    bool ok;
+    uv_mutex_lock(&c->mu);
+    ok = !c->closed;
+    if (ok && !t->queued) {
+        t->queued = true;
+        t->next = NULL;
+        if (c->tasks_tail != NULL) {
+            c->tasks_tail->next = t;
+        } else {
+            c->tasks = t;
+        }
+        c->tasks_tail = t;
+    }
+    uv_mutex_unlock(&c->mu);
+    if (ok) {
+        uv_async_send(&c->wake);
+    }
+    return ok;
+}
+
+bool client_on_io_thread(const cairn_client *c)
+{
+    uv_thread_t self = uv_thread_self();
+    return uv_thread_equal(&self, &c->thread) != 0;
+}
+
+uint32_t client_deadline_ms(const cairn_client *c)
+{
+    return engine_deadline_ms(c->e);
+}
+
 /* ------------------------------------------------------------------------
  * Open and close
  * ---------------------------------------------------------------------- */
 
-static int fail(char *errmsg, int code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int fail(char *errmsg, int code, const char *fmt, ...)
+int client_fail(char *errmsg, int code, const char *fmt, ...)
 {
     if (errmsg != NULL) {
         va_list ap;
@@ -160,11 +229,11 @@ static int split_servers(const char *servers, char *buf, char **out,
         unsigned port;
         int rc;
         if (*n == SERVERS_MAX) {
-            return fail(errmsg, CAIRN_EINVAL,
+            return client_fail(errmsg, CAIRN_EINVAL,
                         "servers: more than %d addresses", SERVERS_MAX);
         }
         if (strlen(tok) > CAIRN_ADDRESS_MAX) {
-            return fail(errmsg, CAIRN_EINVAL,
+            return client_fail(errmsg, CAIRN_EINVAL,
                         "bad server address '%.64s...': longer than %d bytes",
                         tok, CAIRN_ADDRESS_MAX);
         }
@@ -175,7 +244,7 @@ static int split_servers(const char *servers, char *buf, char **out,
         out[(*n)++] = tok;
     }
     if (*n == 0) {
-        return fail(errmsg, CAIRN_EINVAL,
+        return client_fail(errmsg, CAIRN_EINVAL,
                     "servers: no address given (expected host:port,...)");
     }
     return 0;
@@ -191,11 +260,11 @@ int cairn_client_open(const struct cairn_client_options *opts,
     int rc;
 
     if (opts == NULL || opts->servers == NULL || out == NULL) {
-        return fail(errmsg, CAIRN_EINVAL,
+        return client_fail(errmsg, CAIRN_EINVAL,
                     "servers: no address given (expected host:port,...)");
     }
     if ((buf = malloc(strlen(opts->servers) + 1)) == NULL) {
-        return fail(errmsg, CAIRN_ENOMEM, "out of memory");
+        return client_fail(errmsg, CAIRN_ENOMEM, "out of memory");
     }
     memset(&eo, 0, sizeof eo);
     rc = split_servers(opts->servers, buf, seeds, &eo.n_seeds, errmsg);
@@ -205,7 +274,7 @@ int cairn_client_open(const struct cairn_client_options *opts,
     }
     if ((c = calloc(1, sizeof *c)) == NULL) {
         free(buf);
-        return fail(errmsg, CAIRN_ENOMEM, "out of memory");
+        return client_fail(errmsg, CAIRN_ENOMEM, "out of memory");
     }
     while (c->cid == 0) {
         if (getrandom(&c->cid, sizeof c->cid, 0) != sizeof c->cid) {
@@ -221,7 +290,7 @@ int cairn_client_open(const struct cairn_client_options *opts,
     if (uv_loop_init(&c->loop) != 0) {
         free(buf);
         free(c);
-        return fail(errmsg, CAIRN_EINTERNAL, "cannot create an event loop");
+        return client_fail(errmsg, CAIRN_EINTERNAL, "cannot create an event loop");
     }
     rc = engine_new(&c->loop, &eo, &c->e, errmsg);
     free(buf);
@@ -241,7 +310,7 @@ int cairn_client_open(const struct cairn_client_options *opts,
         uv_loop_close(&c->loop);
         uv_mutex_destroy(&c->mu);
         free(c);
-        return fail(errmsg, CAIRN_EINTERNAL, "cannot start the I/O thread");
+        return client_fail(errmsg, CAIRN_EINTERNAL, "cannot start the I/O thread");
     }
     *out = c;
     return 0;
@@ -310,7 +379,7 @@ static int set_bucket(struct call *k, const char *bucket, char *errmsg)
 {
     size_t n = bucket != NULL ? strlen(bucket) : 0;
     if (n == 0 || n > CAIRN_BUCKET_NAME_MAX) {
-        return fail(errmsg, CAIRN_EINVAL,
+        return client_fail(errmsg, CAIRN_EINVAL,
                     "%s: bucket name must be 1..%d characters", k->r.what,
                     CAIRN_BUCKET_NAME_MAX);
     }
@@ -322,7 +391,7 @@ static int check_key(const struct call *k, const void *key, size_t len,
                      char *errmsg)
 {
     if (key == NULL || len == 0) {
-        return fail(errmsg, CAIRN_EINVAL, "%s: the key is empty", k->r.what);
+        return client_fail(errmsg, CAIRN_EINVAL, "%s: the key is empty", k->r.what);
     }
     return 0;
 }
@@ -455,7 +524,7 @@ int cairn_bucket_create(cairn_client *c, const cairn_bucket_config *cfg,
     struct call k;
     int rc;
     if (cfg == NULL) {
-        return fail(errmsg, CAIRN_EINVAL, "bucket create: no config");
+        return client_fail(errmsg, CAIRN_EINVAL, "bucket create: no config");
     }
     rc = cairn_bucket_config_validate(cfg, errmsg);
     if (rc != 0) {
@@ -516,12 +585,12 @@ int cairn_bucket_list(cairn_client *c, char ***names, size_t *n,
         const struct cairn_wire_response *res = &k.r.res;
         out = calloc(res->n_buckets + 1, sizeof *out);
         if (out == NULL) {
-            rc = fail(errmsg, CAIRN_ENOMEM, "bucket list: out of memory");
+            rc = client_fail(errmsg, CAIRN_ENOMEM, "bucket list: out of memory");
         }
         for (uint32_t i = 0; rc == 0 && i < res->n_buckets; i++) {
             out[i] = strndup(res->buckets[i].name.ptr, res->buckets[i].name.len);
             if (out[i] == NULL) {
-                rc = fail(errmsg, CAIRN_ENOMEM, "bucket list: out of memory");
+                rc = client_fail(errmsg, CAIRN_ENOMEM, "bucket list: out of memory");
                 break;
             }
             count++;
@@ -687,13 +756,13 @@ int cairn_cluster_status(cairn_client *c, cairn_cluster **out, char *errmsg)
     snprintf(first.r.what, sizeof first.r.what, "cluster status");
     rc = call_run(c, &first, errmsg);
     if (rc == 0 && (m = cluster_from(&first.r.res)) == NULL) {
-        rc = fail(errmsg, CAIRN_ENOMEM, "cluster status: out of memory");
+        rc = client_fail(errmsg, CAIRN_ENOMEM, "cluster status: out of memory");
     }
     if (rc == 0) {
         n = m->n_nodes;
         each = calloc(n + 1, sizeof *each);
         if (each == NULL) {
-            rc = fail(errmsg, CAIRN_ENOMEM, "cluster status: out of memory");
+            rc = client_fail(errmsg, CAIRN_ENOMEM, "cluster status: out of memory");
         }
     }
     if (rc == 0) {
@@ -769,7 +838,7 @@ int cairn_get(cairn_client *c, const char *bucket, const void *key,
         const struct cairn_wire_entry *w = &k.r.res.entry;
         cairn_entry *e = malloc(sizeof *e + entry_bytes(w) + 1);
         if (e == NULL) {
-            rc = fail(errmsg, CAIRN_ENOMEM, "%s: out of memory", k.r.what);
+            rc = client_fail(errmsg, CAIRN_ENOMEM, "%s: out of memory", k.r.what);
         } else {
             char *p = (char *)(e + 1);
             entry_fill(e, w, &p);
@@ -811,7 +880,7 @@ int cairn_history(cairn_client *c, const char *bucket, const void *key,
         rc = call_run(c, &k, errmsg);
     }
     if (rc == 0 && (*out = entries_build(pages, 1)) == NULL) {
-        rc = fail(errmsg, CAIRN_ENOMEM, "%s: out of memory", k.r.what);
+        rc = client_fail(errmsg, CAIRN_ENOMEM, "%s: out of memory", k.r.what);
     }
     call_close(&k);
     return rc;
@@ -879,7 +948,7 @@ int cairn_scan(cairn_client *c, const char *bucket,
         rc = call_run(c, &k, errmsg);
     }
     if (rc == 0 && (*out = entries_build(pages, 1)) == NULL) {
-        rc = fail(errmsg, CAIRN_ENOMEM, "%s: out of memory", k.r.what);
+        rc = client_fail(errmsg, CAIRN_ENOMEM, "%s: out of memory", k.r.what);
     }
     call_close(&k);
     return rc;
@@ -904,7 +973,7 @@ int cairn_keys(cairn_client *c, const char *bucket, const void *prefix,
             if (grown != NULL) {
                 pages = grown;
             }
-            rc = fail(errmsg, CAIRN_ENOMEM, "keys %s: out of memory",
+            rc = client_fail(errmsg, CAIRN_ENOMEM, "keys %s: out of memory",
                       bucket != NULL ? bucket : "");
             break;
         }
@@ -926,7 +995,7 @@ int cairn_keys(cairn_client *c, const char *bucket, const void *prefix,
         }
     }
     if (rc == 0 && (*out = entries_build(pages, n)) == NULL) {
-        rc = fail(errmsg, CAIRN_ENOMEM, "keys %s: out of memory", bucket);
+        rc = client_fail(errmsg, CAIRN_ENOMEM, "keys %s: out of memory", bucket);
     }
     for (size_t i = 0; i < n; i++) {
         call_close(pages[i]);
@@ -1099,10 +1168,10 @@ int cairn_txn(cairn_client *c, const char *bucket,
     struct call k;
     int rc = bucket_call(&k, CAIRN_WIRE_TXN, "txn", bucket, errmsg);
     if (rc == 0 && (writes == NULL || n_writes == 0)) {
-        rc = fail(errmsg, CAIRN_EINVAL, "txn %s: no writes", bucket);
+        rc = client_fail(errmsg, CAIRN_EINVAL, "txn %s: no writes", bucket);
     }
     if (rc == 0 && n_writes > CAIRN_TXN_OPS_MAX) {
-        rc = fail(errmsg, CAIRN_ETOOLARGE,
+        rc = client_fail(errmsg, CAIRN_ETOOLARGE,
                   "txn %s: %u writes, more than the limit of %d", bucket,
                   n_writes, CAIRN_TXN_OPS_MAX);
     }

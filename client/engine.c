@@ -226,6 +226,7 @@ static void complete(struct creq *r, int code)
 {
     r->code = code;
     r->conn = NULL;
+    r->completing = true;
     uv_timer_stop(&r->timer);
     uv_close((uv_handle_t *)&r->timer, timer_closed);
 }
@@ -271,6 +272,7 @@ static void backoff_fired(uv_timer_t *t)
 {
     struct creq *r = t->data;
     list_remove(&r->e->waiting, r);
+    r->waiting = false;
     route(r);
 }
 
@@ -286,6 +288,13 @@ static void retry_later(struct creq *r, int code, const char *msg)
     r->conn = NULL;
     r->sent = false;
     uv_timer_stop(&r->timer);
+    if (r->stream && r->established) {
+        /* A stream that worked until now: its deadline counts from the
+         * moment it broke. */
+        r->established = false;
+        r->attempts = 0;
+        r->deadline = now + e->o.deadline_ms;
+    }
     if (r->route == ROUTE_NODE) {
         complete_error(r, code == CAIRN_ETIMEDOUT ? code : CAIRN_EUNAVAILABLE,
                        "%s", msg);
@@ -302,6 +311,7 @@ static void retry_later(struct creq *r, int code, const char *msg)
     }
     r->attempts++;
     list_push(&e->waiting, r);
+    r->waiting = true;
     uv_timer_start(&r->timer, backoff_fired, delay, 0);
 }
 
@@ -568,9 +578,27 @@ static bool conn_frame(struct cconn *c, const void *body, size_t len)
     }
     r = inflight_find(c, res.id);
     if (r == NULL) {
-        /* The answer to an attempt that timed out: the request moved on. */
+        /* The answer to an attempt that timed out (the request moved on),
+         * to a watch.cancel, or a frame of a cancelled watch. */
         cairn_wire_response_release(&res);
         free(copy);
+        return true;
+    }
+    if (r->stream && res.status == 200) {
+        /* One frame of a stream: it stays in flight. */
+        rc = cairn_wire_response_check(&res, r->q.op, err);
+        if (rc == 0) {
+            uv_timer_stop(&r->timer);
+            r->established = true;
+            r->frame(r, &res);
+        }
+        cairn_wire_response_release(&res);
+        free(copy);
+        if (rc != 0) {
+            list_remove(&c->inflight, r);
+            r->sent = false;
+            complete_error(r, rc, "%s answered badly: %s", c->address, err);
+        }
         return true;
     }
     list_remove(&c->inflight, r);
@@ -869,10 +897,38 @@ static void route(struct creq *r)
     }
 }
 
+void engine_abort(struct creq *r, int code, const char *msg)
+{
+    struct cconn *c = r->conn;
+    if (r->e == NULL || r->completing) {
+        return;
+    }
+    if (c != NULL) {
+        if (r->sent) {
+            list_remove(&c->inflight, r);
+            if (r->stream && c->state == CONN_READY &&
+                cairn_wire_encode_watch_cancel(&c->out, ++r->e->next_id,
+                                               r->q.id, NULL) == 0) {
+                conn_flush(c);
+            }
+        } else {
+            list_remove(&c->pending, r);
+        }
+        r->sent = false;
+    } else if (r->waiting) {
+        list_remove(&r->e->waiting, r);
+        r->waiting = false;
+    }
+    complete_error(r, code, "%s", msg);
+}
+
 void engine_submit(struct engine *e, struct creq *r)
 {
     r->e = e;
     r->code = 0;
+    r->completing = false;
+    r->waiting = false;
+    r->established = false;
     r->errmsg[0] = '\0';
     r->has_res = false;
     r->body = NULL;
@@ -1035,6 +1091,11 @@ void engine_close(struct engine *e)
             uv_close((uv_handle_t *)&c->tcp, conn_handle_closed);
         }
     }
+}
+
+uint32_t engine_deadline_ms(const struct engine *e)
+{
+    return e->o.deadline_ms;
 }
 
 void engine_free(struct engine *e)

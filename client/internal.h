@@ -1,6 +1,7 @@
 /*
  * internal.h — libcairn's engine: connections, routing and retries on one
- * libuv loop. Not installed; client.c (the public API) is its only user.
+ * libuv loop. Not installed; client.c and watch.c (the public API) are its
+ * users.
  *
  * Overview
  * --------
@@ -14,10 +15,17 @@
  * deadline. Writes carry the client id and a sequence number fixed at
  * submission, so a retried write applies at most once.
  *
+ * Streams (watches): a request with .stream set stays in flight after a
+ * status-200 frame: each such frame goes to .frame, and only an error ends
+ * it. A retryable error or a lost connection sends it again (from .q, which
+ * .frame keeps up to date) with backoff, within deadline_ms of the moment
+ * the stream broke; engine_abort() ends it early (a watch is cancelled on
+ * the node with watch.cancel).
+ *
  * Caveats
  * -------
- * - Every engine function runs on the engine's loop thread; creq.done is
- *   called there too.
+ * - Every engine function runs on the engine's loop thread; creq.done and
+ *   creq.frame are called there too.
  * - The wire request's pointers (keys, values, txn arrays) are borrowed
  *   until done runs: the blocking API keeps them alive by waiting.
  */
@@ -51,6 +59,10 @@ struct creq {
     char address[CAIRN_ADDRESS_MAX + 1]; /* ROUTE_NODE */
     void (*done)(struct creq *r);
     void *data;
+    /* A stream: .frame gets every status-200 frame (borrowed for the call;
+     * it may call engine_abort() on @r). */
+    bool stream;
+    void (*frame)(struct creq *r, const struct cairn_wire_response *res);
     /* Set by the engine when done runs: code 0 with the response, or the
      * final error and its message. .res views point into .body. */
     int code;
@@ -70,6 +82,9 @@ struct creq {
     int last_code;
     uv_timer_t timer;
     bool timer_init;
+    bool waiting;     /* in the engine's backoff list */
+    bool completing;  /* complete() ran: done is on its way */
+    bool established; /* a stream that got a frame since it was (re)sent */
 };
 
 /* Release what the engine attached to @r (response, body, timer must be
@@ -94,6 +109,12 @@ int engine_new(uv_loop_t *loop, const struct engine_options *o,
  * the loop (possibly before engine_submit returns). */
 void engine_submit(struct engine *e, struct creq *r);
 
+/* End request @r (submitted, its done not run yet) with @code and @msg:
+ * r->done runs on a later loop turn. A stream sent on a connection that
+ * is up is cancelled there (watch.cancel). Does nothing when @r is already
+ * completing. */
+void engine_abort(struct creq *r, int code, const char *msg);
+
 /* Fail every request with CAIRN_ECANCELED and close every handle; no
  * request may be submitted afterwards. */
 void engine_close(struct engine *e);
@@ -112,5 +133,38 @@ unsigned engine_addresses(struct engine *e, const char ***out);
  * CAIRN_EINVAL with @errmsg naming the address. */
 int engine_split_address(const char *addr, char *host, size_t size,
                          unsigned *port, char *errmsg);
+
+/* The engine's deadline of a call, ms (the client's deadline_ms). */
+uint32_t engine_deadline_ms(const struct engine *e);
+
+/* ------------------------------------------------------------------------
+ * client.c, for watch.c: handing work to the I/O thread
+ * ---------------------------------------------------------------------- */
+
+/* Work to run once on the client's I/O thread. Embed it; it is not
+ * touched after .run starts, so .run may free it. */
+struct client_task {
+    struct client_task *next;
+    bool queued; /* under the client's lock */
+    void (*run)(struct client_task *t);
+};
+
+/* Hand @r to the engine on the I/O thread (engine_submit there). */
+void client_submit(cairn_client *c, struct creq *r);
+
+/* Run @t on the I/O thread soon; nothing when it is queued already.
+ * Returns false when the client is closed (@t will not run). */
+bool client_post(cairn_client *c, struct client_task *t);
+
+/* Whether the caller runs on @c's I/O thread (in a watch callback). */
+bool client_on_io_thread(const cairn_client *c);
+
+/* The client's deadline of a call, ms. */
+uint32_t client_deadline_ms(const cairn_client *c);
+
+/* Write the message @fmt into @errmsg (CAIRN_ERRMSG_SIZE bytes; NULL: no
+ * message) and return @code. */
+int client_fail(char *errmsg, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 #endif /* CAIRN_CLIENT_INTERNAL_H */

@@ -339,6 +339,9 @@ enum {
     RF_SEQ,
     RF_GROUP,
     RF_TERM,
+    RF_FROM,
+    RF_LATEST,
+    RF_WATCH,
     RF__COUNT
 };
 
@@ -352,7 +355,8 @@ static const char *const rf_names[RF__COUNT] = {
     [RF_PREFIX] = "prefix", [RF_CURSOR] = "cursor", [RF_LIMIT] = "limit",
     [RF_KEYS_ONLY] = "keys_only", [RF_STALE] = "stale", [RF_CMP] = "cmp",
     [RF_OPS] = "ops",       [RF_CID] = "cid",       [RF_SEQ] = "seq",
-    [RF_GROUP] = "group",   [RF_TERM] = "term",
+    [RF_GROUP] = "group",   [RF_TERM] = "term",     [RF_FROM] = "from",
+    [RF_LATEST] = "latest", [RF_WATCH] = "watch",
 };
 
 /* What each field's value must be, for messages. */
@@ -371,6 +375,8 @@ static const char *const rf_types[RF__COUNT] = {
     [RF_CMP] = "an array",            [RF_OPS] = "an array",
     [RF_CID] = "an unsigned integer", [RF_SEQ] = "an unsigned integer",
     [RF_GROUP] = "an unsigned integer", [RF_TERM] = "an unsigned integer",
+    [RF_FROM] = "an unsigned integer", [RF_LATEST] = "a boolean",
+    [RF_WATCH] = "an unsigned integer",
 };
 
 #define B(f) (1u << RF_##f)
@@ -411,6 +417,9 @@ static const struct op_row op_rows[CAIRN_WIRE__OP_COUNT] = {
     [CAIRN_WIRE_NODE_REMOVE] = {"node.remove", B(NODE), 0},
     [CAIRN_WIRE_BUCKET_LEADER] = {"bucket.leader",
                                   B(BUCKET) | B(GROUP) | B(NODE) | B(TERM), 0},
+    [CAIRN_WIRE_WATCH] = {"watch", B(BUCKET),
+                          B(KEY) | B(PREFIX) | B(FROM) | B(LATEST)},
+    [CAIRN_WIRE_WATCH_CANCEL] = {"watch.cancel", B(WATCH), 0},
 };
 
 /* The request .has bits and the fields they stand for. */
@@ -432,6 +441,9 @@ static const struct {
     {CAIRN_WIRE_REQ_LIMIT, B(LIMIT)},
     {CAIRN_WIRE_REQ_KEYS_ONLY, B(KEYS_ONLY)},
     {CAIRN_WIRE_REQ_CMP, B(CMP)},
+    {CAIRN_WIRE_REQ_KEY, B(KEY)},
+    {CAIRN_WIRE_REQ_FROM, B(FROM)},
+    {CAIRN_WIRE_REQ_LATEST, B(LATEST)},
 };
 
 static bool op_valid(uint32_t op)
@@ -652,6 +664,12 @@ static int decode_field(uint32_t f, const msgpack_object *v,
             return wire_get_u64(v, &req->group);
         case RF_TERM:
             return wire_get_u64(v, &req->term);
+        case RF_FROM:
+            return wire_get_u64(v, &req->from);
+        case RF_LATEST:
+            return wire_get_bool(v, &req->latest);
+        case RF_WATCH:
+            return wire_get_u64(v, &req->watch);
         default:
             return -1;
     }
@@ -895,7 +913,6 @@ static int check_values(const struct req_nested *nested,
                         struct cairn_wire_request *req, char *errmsg)
 {
     const struct op_row *row = &op_rows[req->op];
-    uint32_t fields = row->required | row->optional;
     char nb[WIRE_NAME_SIZE];
     int rc;
 
@@ -909,7 +926,7 @@ static int check_values(const struct req_nested *nested,
                                 cairn_wire__name(&s, nb),
                                 CAIRN_BUCKET_NAME_MAX);
     }
-    if (fields & B(KEY)) {
+    if ((row->required & B(KEY)) || (req->has & CAIRN_WIRE_REQ_KEY)) {
         if ((rc = check_key(req->w.key_len, "field 'key'", errmsg)) != 0 ||
             (rc = check_meta(req->w.meta_len, "field 'meta'", errmsg)) != 0) {
             return rc;
@@ -958,6 +975,27 @@ static int check_values(const struct req_nested *nested,
                                         req->group == 0     ? "group"
                                         : req->node_id == 0 ? "node"
                                                             : "term");
+            }
+            break;
+        case CAIRN_WIRE_WATCH:
+            if ((req->has & CAIRN_WIRE_REQ_KEY) &&
+                (req->has & CAIRN_WIRE_REQ_PREFIX)) {
+                return cairn_wire__fail(errmsg, CAIRN_EINVAL,
+                                        "fields 'key' and 'prefix' exclude "
+                                        "each other: a watch follows one key "
+                                        "or one prefix");
+            }
+            if ((req->has & CAIRN_WIRE_REQ_FROM) && req->from == 0) {
+                return cairn_wire__fail(errmsg, CAIRN_EINVAL,
+                                        "field 'from' must be a revision, at "
+                                        "least 1");
+            }
+            break;
+        case CAIRN_WIRE_WATCH_CANCEL:
+            if (req->watch == 0) {
+                return cairn_wire__fail(errmsg, CAIRN_EINVAL,
+                                        "field 'watch' must be a request id, "
+                                        "at least 1");
             }
             break;
         default:
@@ -1135,6 +1173,15 @@ static void pack_field(msgpack_packer *pk, uint32_t f,
             break;
         case RF_TERM:
             msgpack_pack_uint64(pk, req->term);
+            break;
+        case RF_FROM:
+            msgpack_pack_uint64(pk, req->from);
+            break;
+        case RF_LATEST:
+            wire_pack_bool(pk, req->latest);
+            break;
+        case RF_WATCH:
+            msgpack_pack_uint64(pk, req->watch);
             break;
         default:
             break;
@@ -1563,5 +1610,49 @@ int cairn_wire_encode_txn(struct cairn_wire_buf *out, uint64_t id,
     req.writes = ops;
     req.n_writes = n_ops;
     req_dedup(&req, dedup);
+    return ENCODE(req);
+}
+
+int cairn_wire_encode_watch(struct cairn_wire_buf *out, uint64_t id,
+                            const char *bucket,
+                            const struct cairn_wire_watch *w, char *errmsg)
+{
+    struct cairn_wire_request req;
+    int rc = req_init(&req, id, CAIRN_WIRE_WATCH,
+                      bucket != NULL ? bucket : "", errmsg);
+    if (rc != 0 || w == NULL) {
+        return rc != 0 ? rc : ENCODE(req);
+    }
+    if (w->key != NULL && w->prefix != NULL) {
+        return cairn_wire__fail(errmsg, CAIRN_EINVAL,
+                                "a watch follows a key or a prefix, not "
+                                "both");
+    }
+    if (w->key != NULL) {
+        req_key(&req, w->key, w->key_len);
+        req.has |= CAIRN_WIRE_REQ_KEY;
+    }
+    if (w->prefix != NULL) {
+        req.prefix = w->prefix;
+        req.prefix_len = w->prefix_len;
+        req.has |= CAIRN_WIRE_REQ_PREFIX;
+    }
+    if (w->from != 0) {
+        req.from = w->from;
+        req.has |= CAIRN_WIRE_REQ_FROM;
+    }
+    if (w->has_latest) {
+        req.latest = w->latest;
+        req.has |= CAIRN_WIRE_REQ_LATEST;
+    }
+    return ENCODE(req);
+}
+
+int cairn_wire_encode_watch_cancel(struct cairn_wire_buf *out, uint64_t id,
+                                   uint64_t watch, char *errmsg)
+{
+    struct cairn_wire_request req;
+    req_init(&req, id, CAIRN_WIRE_WATCH_CANCEL, NULL, errmsg);
+    req.watch = watch;
     return ENCODE(req);
 }

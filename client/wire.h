@@ -226,6 +226,8 @@ enum cairn_wire_op {
     CAIRN_WIRE_NODE_JOIN = 19,     /* "node.join" */
     CAIRN_WIRE_NODE_REMOVE = 20,   /* "node.remove" */
     CAIRN_WIRE_BUCKET_LEADER = 21, /* "bucket.leader": node to node only */
+    CAIRN_WIRE_WATCH = 22,         /* "watch": a stream of events */
+    CAIRN_WIRE_WATCH_CANCEL = 23,  /* "watch.cancel" */
     CAIRN_WIRE__OP_COUNT
 };
 
@@ -265,6 +267,9 @@ enum cairn_wire_request_has {
     CAIRN_WIRE_REQ_LIMIT = 1u << 11,    /* scan */
     CAIRN_WIRE_REQ_KEYS_ONLY = 1u << 12, /* scan, count */
     CAIRN_WIRE_REQ_CMP = 1u << 13,      /* txn: cmp (absent: a bulk write) */
+    CAIRN_WIRE_REQ_KEY = 1u << 14,      /* watch: key (required elsewhere) */
+    CAIRN_WIRE_REQ_FROM = 1u << 15,     /* watch: from */
+    CAIRN_WIRE_REQ_LATEST = 1u << 16,   /* watch: latest */
 };
 
 /*
@@ -329,6 +334,15 @@ struct cairn_wire_request {
      * leads in (both >= 1). */
     uint64_t group;
     uint64_t term;
+    /* watch: the key (.w.key, CAIRN_WIRE_REQ_KEY) or the key prefix
+     * (.prefix, CAIRN_WIRE_REQ_PREFIX) it follows, never both; the first
+     * revision it wants (>= 1, CAIRN_WIRE_REQ_FROM); whether its initial
+     * data is only each key's latest revision (CAIRN_WIRE_REQ_LATEST; the
+     * node's default: true without "from", false with it). */
+    uint64_t from;
+    bool latest;
+    /* watch.cancel: the id of the watch request to end (>= 1). */
+    uint64_t watch;
     void *owned_; /* set by the decoder; freed by the release function */
 };
 
@@ -350,7 +364,9 @@ struct cairn_wire_request {
  *   (node.remove, bucket.leader), a group or term of 0 (bucket.leader), a
  *   node or cluster name breaking the name rule, a node address empty,
  *   holding a NUL or longer than CAIRN_WIRE_ADDRESS_MAX, a node tag that
- *   is not "key:value" of at most CAIRN_TAG_MAX bytes, a tag given twice),
+ *   is not "key:value" of at most CAIRN_TAG_MAX bytes, a tag given twice,
+ *   a watch with both "key" and "prefix" or a "from" of 0, a watch.cancel
+ *   "watch" of 0),
  *   CAIRN_ETOOLARGE (key over CAIRN_KEY_MAX, metadata over
  *   CAIRN_KEY_META_MAX, a txn over CAIRN_TXN_OPS_MAX writes or
  *   CAIRN_TXN_COMPARES_MAX compares, a node with more than CAIRN_TAGS_MAX
@@ -495,6 +511,29 @@ int cairn_wire_encode_bucket_leader(struct cairn_wire_buf *out, uint64_t id,
                                     uint64_t node, uint64_t term,
                                     char *errmsg);
 
+/* What a watch follows and where it starts (docs/protocol.md, "Watches").
+ * Pointers are borrowed for the call. */
+struct cairn_wire_watch {
+    const void *key; /* only this key; NULL: see prefix */
+    size_t key_len;
+    const void *prefix; /* only keys with this prefix; NULL: every key
+                         * (not with .key) */
+    size_t prefix_len;
+    uint64_t from; /* the first revision wanted; 0: omitted */
+    bool has_latest; /* send "latest" (else the node's default) */
+    bool latest;
+};
+
+/* Open a watch of @bucket: the node answers with a stream of frames
+ * carrying @id (cairn_wire_reply_watch_*), until an error frame ends it or
+ * the client sends watch.cancel. @w NULL: every key, current values. */
+int cairn_wire_encode_watch(struct cairn_wire_buf *out, uint64_t id,
+                            const char *bucket,
+                            const struct cairn_wire_watch *w, char *errmsg);
+/* End watch @watch (the id of its request) on this connection. */
+int cairn_wire_encode_watch_cancel(struct cairn_wire_buf *out, uint64_t id,
+                                   uint64_t watch, char *errmsg);
+
 /* ------------------------------------------------------------------------
  * Responses
  * ---------------------------------------------------------------------- */
@@ -591,6 +630,8 @@ enum cairn_wire_response_has {
     CAIRN_WIRE_RES_LEADER = 1u << 19,  /* 421 */
     CAIRN_WIRE_RES_VERSIONS = 1u << 20, /* 400 "version" of hello */
     CAIRN_WIRE_RES_ROLE = 1u << 21,    /* node.join */
+    CAIRN_WIRE_RES_EVENT = 1u << 22,   /* watch: an event */
+    CAIRN_WIRE_RES_SYNCED = 1u << 23,  /* watch: the initial data is done */
 };
 
 /*
@@ -646,6 +687,11 @@ struct cairn_wire_response {
     /* node.join: the joined node's role in the meta group ("voter",
      * "standby" or "spare"; the codec does not restrict the value) */
     struct cairn_wire_str role;
+    /* watch frames: an event ("event"), the end of the initial data
+     * ("synced" true, with "rev": the revision it reached), or progress
+     * ("rev" alone: revisions up to it hold nothing more for the watch) */
+    struct cairn_wire_entry event;
+    bool synced;
     void *owned_; /* set by the decoder; freed by the release function */
 };
 
@@ -760,6 +806,22 @@ int cairn_wire_reply_node_remove(struct cairn_wire_buf *out, uint64_t id,
  * was written. */
 int cairn_wire_reply_bucket_leader(struct cairn_wire_buf *out, uint64_t id,
                                    char *errmsg);
+/* The frames of a watch (docs/protocol.md, "Watches"), each with the
+ * watch request's @id and status 200: one event; the end of the initial
+ * data, reached at revision @rev; progress: nothing more for the watch up
+ * to revision @rev. A watch ends with an error frame
+ * (cairn_wire_reply_error). */
+int cairn_wire_reply_watch_event(struct cairn_wire_buf *out, uint64_t id,
+                                 const struct cairn_wire_entry *e,
+                                 char *errmsg);
+int cairn_wire_reply_watch_synced(struct cairn_wire_buf *out, uint64_t id,
+                                  uint64_t rev, char *errmsg);
+int cairn_wire_reply_watch_progress(struct cairn_wire_buf *out, uint64_t id,
+                                    uint64_t rev, char *errmsg);
+/* watch.cancel: status 200 and no other field; no frame of the watch
+ * follows it. */
+int cairn_wire_reply_watch_cancel(struct cairn_wire_buf *out, uint64_t id,
+                                  char *errmsg);
 
 /*
  * A history or scan response written entry by entry, so the node can

@@ -39,6 +39,8 @@ enum {
     SF_FAILED,
     SF_LEADER,
     SF_VERSIONS,
+    SF_EVENT,
+    SF_SYNCED,
     SF__COUNT
 };
 
@@ -56,7 +58,8 @@ static const char *const sf_names[SF__COUNT] = {
     [SF_BUCKETS] = "buckets", [SF_ROLE] = "role",
     [SF_AT] = "at",
     [SF_FAILED] = "failed",   [SF_LEADER] = "leader",
-    [SF_VERSIONS] = "versions",
+    [SF_VERSIONS] = "versions", [SF_EVENT] = "event",
+    [SF_SYNCED] = "synced",
 };
 
 /* The .has bit of each field (0: id, status and the error trio). */
@@ -82,6 +85,8 @@ static const uint32_t sf_has[SF__COUNT] = {
     [SF_FAILED] = CAIRN_WIRE_RES_FAILED,
     [SF_LEADER] = CAIRN_WIRE_RES_LEADER,
     [SF_VERSIONS] = CAIRN_WIRE_RES_VERSIONS,
+    [SF_EVENT] = CAIRN_WIRE_RES_EVENT,
+    [SF_SYNCED] = CAIRN_WIRE_RES_SYNCED,
 };
 
 #define RB(f) (1u << SF_##f)
@@ -113,6 +118,10 @@ static const struct {
     [CAIRN_WIRE_NODE_JOIN] = {RB(ROLE), 0},
     [CAIRN_WIRE_NODE_REMOVE] = {0, 0},
     [CAIRN_WIRE_BUCKET_LEADER] = {0, 0},
+    /* Each watch frame has an event, or a revision (with "synced" at the
+     * end of the initial data): cairn_wire_response_check() checks that. */
+    [CAIRN_WIRE_WATCH] = {0, RB(EVENT) | RB(SYNCED) | RB(REV)},
+    [CAIRN_WIRE_WATCH_CANCEL] = {0, 0},
 };
 
 /* The extras of an error response, by their .has bits. */
@@ -342,6 +351,12 @@ static void pack_res_field(msgpack_packer *pk, uint32_t f, uint32_t op,
                 msgpack_pack_uint64(pk, res->versions[i]);
             }
             break;
+        case SF_EVENT:
+            pack_entry(pk, &res->event);
+            break;
+        case SF_SYNCED:
+            wire_pack_bool(pk, res->synced);
+            break;
         default:
             break;
     }
@@ -377,6 +392,10 @@ static int check_encodable(uint32_t fields,
     if ((fields & RB(ENTRY)) && !entry_ok(&res->entry)) {
         return cairn_wire__fail(errmsg, CAIRN_EINVAL,
                                 "response entry has op %u", res->entry.op);
+    }
+    if ((fields & RB(EVENT)) && !entry_ok(&res->event)) {
+        return cairn_wire__fail(errmsg, CAIRN_EINVAL,
+                                "response event has op %u", res->event.op);
     }
     if (fields & RB(ENTRIES)) {
         for (uint32_t i = 0; i < res->n_entries; i++) {
@@ -684,6 +703,50 @@ int cairn_wire_reply_bucket_leader(struct cairn_wire_buf *out, uint64_t id,
     struct cairn_wire_response res;
     res_ok(&res, id);
     return ENCODE(CAIRN_WIRE_BUCKET_LEADER, res);
+}
+
+int cairn_wire_reply_watch_event(struct cairn_wire_buf *out, uint64_t id,
+                                 const struct cairn_wire_entry *e,
+                                 char *errmsg)
+{
+    struct cairn_wire_response res;
+    if (e == NULL) {
+        return cairn_wire__fail(errmsg, CAIRN_EINVAL,
+                                "watch event without an entry");
+    }
+    res_ok(&res, id);
+    res.event = *e;
+    res.has = CAIRN_WIRE_RES_EVENT;
+    return ENCODE(CAIRN_WIRE_WATCH, res);
+}
+
+int cairn_wire_reply_watch_synced(struct cairn_wire_buf *out, uint64_t id,
+                                  uint64_t rev, char *errmsg)
+{
+    struct cairn_wire_response res;
+    res_ok(&res, id);
+    res.synced = true;
+    res.rev = rev;
+    res.has = CAIRN_WIRE_RES_SYNCED | CAIRN_WIRE_RES_REV;
+    return ENCODE(CAIRN_WIRE_WATCH, res);
+}
+
+int cairn_wire_reply_watch_progress(struct cairn_wire_buf *out, uint64_t id,
+                                    uint64_t rev, char *errmsg)
+{
+    struct cairn_wire_response res;
+    res_ok(&res, id);
+    res.rev = rev;
+    res.has = CAIRN_WIRE_RES_REV;
+    return ENCODE(CAIRN_WIRE_WATCH, res);
+}
+
+int cairn_wire_reply_watch_cancel(struct cairn_wire_buf *out, uint64_t id,
+                                  char *errmsg)
+{
+    struct cairn_wire_response res;
+    res_ok(&res, id);
+    return ENCODE(CAIRN_WIRE_WATCH_CANCEL, res);
 }
 
 /* ------------------------------------------------------------------------
@@ -1290,6 +1353,10 @@ static int decode_res_field(uint32_t f, const msgpack_object *v,
             return wire_get_strview(v, &res->leader);
         case SF_VERSIONS:
             return decode_versions(v, res, errmsg);
+        case SF_EVENT:
+            return decode_entry(v, &res->event, "event", errmsg);
+        case SF_SYNCED:
+            return wire_get_bool(v, &res->synced);
         default:
             return -1;
     }
@@ -1370,6 +1437,19 @@ int cairn_wire_response_check(const struct cairn_wire_response *res,
         if (missing & (1u << f)) {
             return PROTO("response to '%s' lacks field '%s'",
                          cairn_wire_op_name(op), sf_names[f]);
+        }
+    }
+    if (op == CAIRN_WIRE_WATCH) {
+        /* An event, or a revision: the end of the initial data ("synced"
+         * true) or progress. */
+        if ((res->has & CAIRN_WIRE_RES_EVENT) == 0 &&
+            (res->has & CAIRN_WIRE_RES_REV) == 0) {
+            return PROTO("watch frame has neither 'event' nor 'rev'");
+        }
+        if ((res->has & CAIRN_WIRE_RES_SYNCED) != 0 &&
+            (!res->synced || (res->has & CAIRN_WIRE_RES_REV) == 0)) {
+            return PROTO("watch frame field 'synced' is not true with a "
+                         "'rev'");
         }
     }
     if ((res_rows[op].required & RB(BUCKETS)) && res->n_buckets > 0 &&

@@ -11,6 +11,8 @@
  *   server.c   the client protocol listener, connections and the key ops
  *   expiry.c   the TTL sweeper: bucket leaders propose expire(now) when
  *              something in their bucket has expired
+ *   watch.c    watches: streams of a bucket's changes, served by any
+ *              replica from its storage
  *
  * Everything runs on the node's one loop thread.
  */
@@ -150,6 +152,7 @@ struct bucket_rt {
 
 struct server;
 struct meta_client;
+struct watch_hub;
 
 struct transfer_ctx {
     node *n;
@@ -174,6 +177,7 @@ struct node {
     bool expiry_open;     /* expiry was started and is not closing */
     bool reconcile_again;
     struct server *server;
+    struct watch_hub *watch; /* watch.c; NULL once stopping */
     struct meta_client *mc; /* the exchange with the meta leader, if any */
     bool registering_self; /* a proposal of our own record is in flight */
     bool joined;           /* seen in the meta configuration */
@@ -297,5 +301,45 @@ void server_reply_redirect(struct conn_req *r, uint64_t leader,
 struct cairn_wire_buf *server_reply_buf(struct conn_req *r);
 /* Send what was encoded into server_reply_buf() and free @r. */
 void server_reply_send(struct conn_req *r);
+
+/* A connection, for watch.c. */
+struct conn;
+struct watch;
+/* Where frames for @c are encoded (its output not yet written). */
+struct cairn_wire_buf *server_conn_out(struct conn *c);
+/* Bytes queued on @c and not yet written to the socket. */
+size_t server_conn_backlog(const struct conn *c);
+/* Whether @c still sends what is encoded (not closing). */
+bool server_conn_usable(const struct conn *c);
+/* Hand @c's output to the socket (unless a write is under way). */
+void server_conn_flush(struct conn *c);
+/* The head of @c's list of watches (watch.c keeps it). */
+struct watch **server_conn_watches(struct conn *c);
+
+/* ------------------------------------------------------------------------
+ * watch.c: watches (docs/protocol.md, "Watches")
+ * ---------------------------------------------------------------------- */
+
+/* Create the watch hub (n->watch). Errors: CAIRN_ENOMEM. */
+int watch_start(node *n, char *errmsg);
+
+/* End every watch without a frame (their connections are closing) and
+ * close the hub's timer; @cb fires once it is closed. */
+void watch_stop(node *n, void (*cb)(node *n));
+
+/* Open watch @q (op watch) on connection @c, served by this node's replica
+ * @b. The frames (and errors) go to @c's output. */
+void watch_open(node *n, struct conn *c, struct bucket_rt *b,
+                const struct cairn_wire_request *q);
+
+/* watch.cancel @q: end the watch q->watch of @c, if any, and answer. */
+void watch_cancel(node *n, struct conn *c,
+                  const struct cairn_wire_request *q);
+
+/* @c's socket took what was queued: watches waiting for room go on. */
+void watch_conn_writable(node *n, struct conn *c);
+
+/* @c is closed: free its watches. */
+void watch_conn_closed(node *n, struct conn *c);
 
 #endif /* CAIRN_NODE_INTERNAL_H */

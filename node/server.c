@@ -38,6 +38,7 @@ struct conn {
     bool close_after; /* close once the output is written */
     unsigned refs;    /* 1 for the handle + 1 per pending request */
     unsigned inflight;
+    struct watch *watches; /* watch.c's list of this connection's watches */
     char rbuf[READ_CHUNK];
 };
 
@@ -84,6 +85,7 @@ static void conn_unref(struct conn *c)
 static void conn_closed(uv_handle_t *h)
 {
     struct conn *c = h->data;
+    watch_conn_closed(c->n, c);
     c->prev->next = c->next;
     c->next->prev = c->prev;
     conn_unref(c);
@@ -107,6 +109,9 @@ static void conn_written(uv_write_t *w, int status)
     if (status != 0) {
         conn_close(c);
     } else {
+        if (c->watches != NULL) {
+            watch_conn_writable(c->n, c);
+        }
         conn_flush(c);
     }
     conn_unref(c);
@@ -138,6 +143,32 @@ static void conn_flush(struct conn *c)
     }
     c->writing = true;
     c->refs++;
+}
+
+/* For watch.c. */
+struct cairn_wire_buf *server_conn_out(struct conn *c)
+{
+    return &c->out;
+}
+
+size_t server_conn_backlog(const struct conn *c)
+{
+    return c->out.len + c->wbuf.len;
+}
+
+bool server_conn_usable(const struct conn *c)
+{
+    return !c->closing && !c->close_after;
+}
+
+void server_conn_flush(struct conn *c)
+{
+    conn_flush(c);
+}
+
+struct watch **server_conn_watches(struct conn *c)
+{
+    return &c->watches;
 }
 
 /* ------------------------------------------------------------------------
@@ -851,6 +882,10 @@ static void handle_key_op(struct conn *c, const struct cairn_wire_request *q,
         redirect_to_replica(c, cb, q->id);
         return;
     }
+    if (q->op == CAIRN_WIRE_WATCH) {
+        watch_open(n, c, b, q); /* any replica serves a watch */
+        return;
+    }
     if (cairn_wire_op_is_read(q->op) && q->stale) {
         serve_read(n, &c->out, q);
         return;
@@ -944,6 +979,9 @@ static void handle_frame(struct conn *c, const void *body, size_t len)
         break;
     case CAIRN_WIRE_BUCKET_LIST:
         handle_bucket_list(c, q.id);
+        break;
+    case CAIRN_WIRE_WATCH_CANCEL:
+        watch_cancel(c->n, c, &q);
         break;
     case CAIRN_WIRE_BUCKET_CREATE:
     case CAIRN_WIRE_BUCKET_DELETE:
@@ -1049,10 +1087,14 @@ int server_start(node *n, char *errmsg)
     srv->n = n;
     srv->head.next = srv->head.prev = &srv->head;
     cairn_wire_buf_init(&srv->scratch);
+    if ((rc = watch_start(n, errmsg)) != 0) {
+        free(srv);
+        return rc;
+    }
     n->server = srv;
     uv_tcp_init(n->loop, &srv->tcp);
     srv->tcp.data = srv;
-    srv->open = 1;
+    srv->open = 2; /* the listener and the watch hub */
     rc = uv_ip4_addr(n->cfg.client_listen.host, n->cfg.client_listen.port,
                      &sa);
     if (rc == 0) {
@@ -1076,6 +1118,13 @@ static void listener_closed(uv_handle_t *h)
     server_maybe_stopped(srv);
 }
 
+static void watch_stopped(node *n)
+{
+    struct server *srv = n->server;
+    srv->open--;
+    server_maybe_stopped(srv);
+}
+
 void server_stop(node *n, void (*cb)(node *n))
 {
     struct server *srv = n->server;
@@ -1085,6 +1134,7 @@ void server_stop(node *n, void (*cb)(node *n))
     }
     srv->stopping = true;
     srv->stop_cb = cb;
+    watch_stop(n, watch_stopped);
     for (struct conn *c = srv->head.next; c != &srv->head; c = c->next) {
         conn_close(c);
     }

@@ -338,6 +338,62 @@ int storage_count(storage_txn *t, const char *bucket,
 int storage_next_expiry(storage_txn *t, const char *bucket, uint64_t *at,
                         char *errmsg);
 
+/* What storage_changes() reads. Pointers are borrowed for the call. */
+struct storage_changes {
+    uint64_t after; /* deliver revisions above this one */
+    uint64_t upto;  /* and not above this one; 0: up to the last */
+    const void *key; /* only this key (1..512 bytes); NULL: see prefix */
+    size_t key_len;
+    const void *prefix; /* only keys with this prefix; NULL or empty: any
+                         * (ignored with .key) */
+    size_t prefix_len;
+    /* Only revisions that are their key's latest (a value not expired at
+     * .now, or a DEL or PURGE marker): the current state of each key,
+     * rather than every kept change. */
+    bool latest_only;
+    uint64_t now;
+    uint32_t limit; /* revisions examined per call, matching or not; 0: no
+                     * limit (a call bounds its work with it) */
+};
+
+/* Where storage_changes() stopped. */
+struct storage_changes_page {
+    /* Every revision up to this one has been examined and the matching
+     * ones delivered: the next call's .after. It reaches the walk's bound
+     * when nothing is left, even if the last revisions are not kept. */
+    uint64_t last;
+    bool more;                   /* stopped early: call again from .last */
+    uint32_t count;              /* entries delivered */
+    uint64_t last_revision;      /* the bucket's, in this transaction */
+    uint64_t compacted_revision; /* the bucket's, in this transaction */
+};
+
+/*
+ * Deliver the kept revisions of @bucket above args->after (and not above
+ * args->upto) that match the key or prefix, in revision order, to @cb.
+ * With args->key only that key's kept revisions are visited (at most the
+ * bucket's history); otherwise every kept revision in the range is,
+ * at most args->limit of them per call. A revision that is not kept any
+ * more was superseded by a later revision of its key (history limit,
+ * purge, expiry), which the walk delivers in its place; so is what a key
+ * went through always told, if not every step of it.
+ *
+ * When @cb returns non-zero, the walk stops before that entry (page->last
+ * stays below it, page->more is set) and the value is returned: a caller
+ * with a budget refuses the entry that would exceed it and calls again.
+ * Entry views are valid until @t ends.
+ *
+ * Errors: CAIRN_ECOMPACTED when args->after is below the bucket's
+ * compacted revision and not args->latest_only: a change after it may be
+ * gone with its key ("revision 17 is no longer kept; oldest is 40");
+ * CAIRN_ENOBUCKET, CAIRN_EINVAL (a key or prefix over 512 bytes, an empty
+ * key), CAIRN_ECORRUPT, CAIRN_EIO, or what @cb returned.
+ */
+int storage_changes(storage_txn *t, const char *bucket,
+                    const struct storage_changes *args, storage_entry_cb cb,
+                    void *arg, struct storage_changes_page *page,
+                    char *errmsg);
+
 /* ------------------------------------------------------------------------
  * Snapshots
  * ---------------------------------------------------------------------- */

@@ -70,6 +70,8 @@ enum cli_opt {
     OPT_END,
     OPT_LIMIT,
     OPT_CURSOR,
+    OPT_FROM,
+    OPT_COUNT,
 };
 
 /* The state of one run. */
@@ -115,6 +117,7 @@ extern const struct cli_cmd cli_put, cli_get, cli_create, cli_update,
     cli_cas, cli_del, cli_purge, cli_history, cli_keys, cli_ls;
 extern const struct cli_cmd cli_put_bulk;
 extern const struct cli_cmd cli_cluster_status;
+extern const struct cli_cmd cli_watch; /* watch.c */
 
 /* main.c: parse @argv (argv[0] is the command's last word) for @cmd and
  * run it. Returns the exit code. */

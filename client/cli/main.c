@@ -34,6 +34,7 @@ static const struct {
     {NULL, "history", &cli_history},
     {NULL, "keys", &cli_keys},
     {NULL, "ls", &cli_ls},
+    {NULL, "watch", &cli_watch},
     {"bucket", "add", &cli_bucket_add},
     {"bucket", "ls", &cli_bucket_ls},
     {"bucket", "info", &cli_bucket_info},
@@ -79,6 +80,7 @@ static const char top_help[] =
     "  history BUCKET KEY            every kept revision of a key\n"
     "  keys BUCKET                   list keys\n"
     "  ls BUCKET                     list keys and values, a page at a time\n"
+    "  watch BUCKET [KEY | PREFIX*]  print changes as they happen\n"
     "Buckets and the cluster:\n"
     "  bucket add NAME               create a bucket\n"
     "  bucket ls                     list buckets\n"

@@ -1,5 +1,6 @@
 # Helpers for tests that drive the cairn CLI, sourced after lib.sh by a
-# script that sets $cairn (the CLI's path) and starts nodes 1..3.
+# script that sets $cairn (the CLI's path); the nodes are 1..3 (start_three
+# starts them).
 
 command -v jq >/dev/null || fail "jq is missing (deploy/install-deps.sh installs it)"
 
@@ -19,3 +20,24 @@ run() {
 
 # has TEXT PATTERN WHAT: fail unless TEXT has a line matching PATTERN.
 has() { grep -q -- "$2" <<<"$1" || fail "$3: no '$2' in: $1"; }
+
+# on ID ARGS...: cairn against node ID first (the library may still follow
+# a redirect to another node).
+on() {
+    local id=$1
+    shift
+    "$cairn" --servers "$(caddr "$id")" "$@"
+}
+
+# start_three: start nodes 1..3 as a new cluster and wait until
+# cluster status shows all three reachable.
+start_three() {
+    local initial id
+    initial=$(initial_of 1 2 3)
+    for id in 1 2 3; do start "$id" --initial-cluster "$initial"; done
+    eventually 30 all_up || fail "cluster status never shows 3 reachable nodes"
+}
+all_up() {
+    "$cairn" --servers "$all" --json cluster status |
+        jq -e '[.nodes[] | select(.reachable)] | length == 3' >/dev/null
+}

@@ -19,13 +19,7 @@ json() {
 }
 
 echo "1. three nodes start; cluster status sees them all"
-initial=$(initial_of 1 2 3)
-for id in 1 2 3; do start "$id" --initial-cluster "$initial"; done
-all_up() {
-    "$cairn" --servers "$all" --json cluster status |
-        jq -e '[.nodes[] | select(.reachable)] | length == 3' >/dev/null
-}
-eventually 30 all_up || fail "cluster status never shows 3 reachable nodes"
+start_three
 run 0 cluster status
 has "$out" '^NODE  *NAME  *ROLE  *REACHABLE  *CLIENT  *PEER' "status header"
 has "$out" "^2  *node2  *voter  *yes  *$(caddr 2)  *$(peer 2)" "status node 2"

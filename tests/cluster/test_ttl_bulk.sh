@@ -19,12 +19,6 @@ node_flags=(--expire-interval-ms 200)
 
 . "$(dirname "$0")/cli_lib.sh"
 
-# on ID ARGS...: cairn against node ID alone.
-on() {
-    local id=$1
-    shift
-    "$cairn" --servers "$(caddr "$id")" "$@"
-}
 
 # gone_on ID BUCKET KEY: a stale read on node ID finds no KEY (exit 1).
 gone_on() {
@@ -45,13 +39,7 @@ purged_on() {
 keys_on() { cli "$1" bucket-info "$2" | sed -n 's/^keys=\([0-9]*\) .*/\1/p'; }
 
 echo "1. three nodes; buckets t (history 5) and bt (ttl 2s), 3 replicas each"
-initial=$(initial_of 1 2 3)
-for id in 1 2 3; do start "$id" --initial-cluster "$initial"; done
-all_up() {
-    "$cairn" --servers "$all" --json cluster status |
-        jq -e '[.nodes[] | select(.reachable)] | length == 3' >/dev/null
-}
-eventually 30 all_up || fail "cluster status never shows 3 reachable nodes"
+start_three
 run 0 bucket add t --replicas 3 --history 5
 run 0 bucket add bt --replicas 3 --history 3 --ttl 2s
 

@@ -101,7 +101,8 @@ static const char *request_diff(const struct cairn_wire_request *a,
     }
     DIFF((a->config == NULL) != (b->config == NULL), "config");
     DIFF(a->config != NULL && !config_eq(a->config, b->config), "config");
-    if (a->op >= CAIRN_WIRE_GET && a->op <= CAIRN_WIRE_HISTORY) {
+    if ((a->op >= CAIRN_WIRE_GET && a->op <= CAIRN_WIRE_HISTORY) ||
+        (has & CAIRN_WIRE_REQ_KEY)) {
         const char *d = write_diff(&a->w, &b->w,
                                    a->op >= CAIRN_WIRE_PUT &&
                                        a->op <= CAIRN_WIRE_CAS);
@@ -142,6 +143,8 @@ static const char *request_diff(const struct cairn_wire_request *a,
     }
     DIFF(a->limit != b->limit, "limit");
     DIFF(a->keys_only != b->keys_only, "keys_only");
+    DIFF(a->from != b->from || a->latest != b->latest, "from/latest");
+    DIFF(a->watch != b->watch, "watch");
     DIFF(a->n_compares != b->n_compares, "n_compares");
     DIFF(a->n_writes != b->n_writes, "n_writes");
     for (uint32_t i = 0; i < a->n_compares; i++) {
@@ -378,6 +381,21 @@ static const char *response_diff(uint32_t op,
             break;
         case CAIRN_WIRE_NODE_JOIN:
             DIFF(!str_eq(a->role, b->role), "role");
+            break;
+        case CAIRN_WIRE_WATCH:
+            DIFF((a->has ^ b->has) & (CAIRN_WIRE_RES_EVENT |
+                                      CAIRN_WIRE_RES_SYNCED |
+                                      CAIRN_WIRE_RES_REV),
+                 "watch fields");
+            if (a->has & CAIRN_WIRE_RES_EVENT) {
+                if ((d = entry_diff(&a->event, &b->event)) != NULL) {
+                    return d;
+                }
+            }
+            DIFF((a->has & CAIRN_WIRE_RES_REV) && a->rev != b->rev, "rev");
+            DIFF(a->synced != b->synced, "synced");
+            break;
+        case CAIRN_WIRE_WATCH_CANCEL:
             break;
         default: /* writes */
             DIFF(a->rev != b->rev, "rev");

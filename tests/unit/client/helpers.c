@@ -284,6 +284,9 @@ void assert_request_equal(const struct cairn_wire_request *a,
         case CAIRN_WIRE_NODE_REMOVE:
             assert_int_equal(a->node_id, b->node_id);
             return;
+        case CAIRN_WIRE_WATCH_CANCEL:
+            assert_int_equal(a->watch, b->watch);
+            return;
         default:
             break;
     }
@@ -306,6 +309,17 @@ void assert_request_equal(const struct cairn_wire_request *a,
             assert_int_equal(a->group, b->group);
             assert_int_equal(a->node_id, b->node_id);
             assert_int_equal(a->term, b->term);
+            break;
+        case CAIRN_WIRE_WATCH:
+            if (a->has & CAIRN_WIRE_REQ_KEY) {
+                ASSERT_BYTES(a->w.key, a->w.key_len, b->w.key, b->w.key_len);
+            }
+            if (a->has & CAIRN_WIRE_REQ_FROM) {
+                assert_int_equal(a->from, b->from);
+            }
+            if (a->has & CAIRN_WIRE_REQ_LATEST) {
+                assert_int_equal(a->latest, b->latest);
+            }
             break;
         default:
             break;
@@ -509,6 +523,21 @@ void assert_response_equal(uint32_t op, const struct cairn_wire_response *a,
         case CAIRN_WIRE_TXN:
             assert_int_equal(a->rev, b->rev);
             assert_int_equal(a->last_rev, b->last_rev);
+            break;
+        case CAIRN_WIRE_WATCH:
+            assert_int_equal(a->has & (CAIRN_WIRE_RES_EVENT |
+                                       CAIRN_WIRE_RES_SYNCED |
+                                       CAIRN_WIRE_RES_REV),
+                             b->has & (CAIRN_WIRE_RES_EVENT |
+                                       CAIRN_WIRE_RES_SYNCED |
+                                       CAIRN_WIRE_RES_REV));
+            if (a->has & CAIRN_WIRE_RES_EVENT) {
+                assert_entry_equal(&a->event, &b->event);
+            }
+            assert_int_equal(a->synced, b->synced);
+            assert_int_equal(a->rev, b->rev);
+            break;
+        case CAIRN_WIRE_WATCH_CANCEL:
             break;
         default: /* the writes */
             assert_int_equal(a->rev, b->rev);

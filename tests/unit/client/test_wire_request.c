@@ -51,6 +51,8 @@ static const struct op_spec specs[] = {
     {CAIRN_WIRE_NODE_JOIN, {"node"}, {NULL}},
     {CAIRN_WIRE_NODE_REMOVE, {"node"}, {NULL}},
     {CAIRN_WIRE_BUCKET_LEADER, {"bucket", "group", "node", "term"}, {NULL}},
+    {CAIRN_WIRE_WATCH, {"bucket"}, {"key", "prefix", "from", "latest"}},
+    {CAIRN_WIRE_WATCH_CANCEL, {"watch"}, {NULL}},
 };
 
 static const char *const all_fields[] = {
@@ -58,7 +60,7 @@ static const char *const all_fields[] = {
     "val",     "meta",   "ttl",    "exp",    "rev",    "start",
     "end",     "prefix", "cursor", "limit",  "keys_only", "stale",
     "cmp",     "ops",    "cid",    "seq",    "node",   "group",
-    "term",
+    "term",    "from",   "latest", "watch",
 };
 
 static const struct op_spec *spec_of(uint32_t op)
@@ -126,7 +128,8 @@ static void good_value(struct mp *m, uint32_t op, const char *name)
                strcmp(name, "start") == 0 || strcmp(name, "end") == 0 ||
                strcmp(name, "prefix") == 0 || strcmp(name, "cursor") == 0) {
         mp_bin(m, "k", 1);
-    } else if (strcmp(name, "stale") == 0 || strcmp(name, "keys_only") == 0) {
+    } else if (strcmp(name, "stale") == 0 || strcmp(name, "keys_only") == 0 ||
+               strcmp(name, "latest") == 0) {
         msgpack_pack_true(&m->pk);
     } else if (strcmp(name, "config") == 0) {
         msgpack_pack_map(&m->pk, 1);
@@ -390,6 +393,20 @@ static size_t samples(struct cairn_wire_request *r)
             q->has = CAIRN_WIRE_REQ_CMP | CAIRN_WIRE_REQ_CID_SEQ;
         }
     }
+    /* Watches: of a key from a revision, of a prefix with "latest", of a
+     * whole bucket; and a cancel. */
+    q = add(r, &n, CAIRN_WIRE_WATCH);
+    q->w.key = key512;
+    q->w.key_len = sizeof key512;
+    q->from = UINT64_MAX;
+    q->has = CAIRN_WIRE_REQ_KEY | CAIRN_WIRE_REQ_FROM;
+    q = add(r, &n, CAIRN_WIRE_WATCH);
+    q->prefix = "";
+    q->latest = true;
+    q->has = CAIRN_WIRE_REQ_PREFIX | CAIRN_WIRE_REQ_LATEST;
+    add(r, &n, CAIRN_WIRE_WATCH);
+    q = add(r, &n, CAIRN_WIRE_WATCH_CANCEL);
+    q->watch = 12;
     /* A cas with nil old and an empty txn with an empty cmp array. */
     q = add(r, &n, CAIRN_WIRE_CAS);
     min_write(q);
@@ -708,6 +725,37 @@ static void test_per_op_encoders(void **state)
         assert_string_equal(names[3], "bucket");
         assert_string_equal(names[4], "group");
         assert_string_equal(names[5], "term");
+    }
+    {
+        struct cairn_wire_watch ww = {.key = "k", .key_len = 1, .from = 9};
+        ROUND(cairn_wire_encode_watch(&b, 7, "orders", &ww, err),
+              CAIRN_WIRE_WATCH);
+        assert_int_equal(d.has, CAIRN_WIRE_REQ_KEY | CAIRN_WIRE_REQ_FROM);
+        assert_true(bytes_eq(d.w.key, d.w.key_len, "k", 1));
+        assert_int_equal(d.from, 9);
+        ww = (struct cairn_wire_watch){.prefix = "p/", .prefix_len = 2,
+                                       .has_latest = true, .latest = false};
+        ROUND(cairn_wire_encode_watch(&b, 7, "orders", &ww, err),
+              CAIRN_WIRE_WATCH);
+        assert_int_equal(d.has,
+                         CAIRN_WIRE_REQ_PREFIX | CAIRN_WIRE_REQ_LATEST);
+        assert_true(bytes_eq(d.prefix, d.prefix_len, "p/", 2));
+        assert_false(d.latest);
+        ROUND(cairn_wire_encode_watch(&b, 7, "orders", NULL, err),
+              CAIRN_WIRE_WATCH);
+        assert_int_equal(d.has, 0);
+        assert_string_equal(d.bucket, "orders");
+        ROUND(cairn_wire_encode_watch_cancel(&b, 7, 5, err),
+              CAIRN_WIRE_WATCH_CANCEL);
+        assert_int_equal(d.watch, 5);
+        /* A key and a prefix together: refused before anything is
+         * written. */
+        ww = (struct cairn_wire_watch){.key = "k", .key_len = 1,
+                                       .prefix = "p", .prefix_len = 1};
+        cairn_wire_buf_reset(&b);
+        assert_int_equal(cairn_wire_encode_watch(&b, 7, "o", &ww, err),
+                         CAIRN_EINVAL);
+        assert_int_equal(b.len, 0);
     }
 #undef ROUND
     cairn_wire_buf_close(&b);
@@ -1030,7 +1078,8 @@ static void test_wrong_types(void **state)
             } else if (strcmp(name, "ttl") == 0) {
                 ok = "ui";
             } else if (strcmp(name, "stale") == 0 ||
-                       strcmp(name, "keys_only") == 0) {
+                       strcmp(name, "keys_only") == 0 ||
+                       strcmp(name, "latest") == 0) {
                 ok = "t";
             } else if (strcmp(name, "old") == 0) {
                 ok = "bn";
@@ -1043,7 +1092,9 @@ static void test_wrong_types(void **state)
                        strcmp(name, "cid") == 0 || strcmp(name, "seq") == 0 ||
                        strcmp(name, "limit") == 0 ||
                        strcmp(name, "group") == 0 ||
-                       strcmp(name, "term") == 0) {
+                       strcmp(name, "term") == 0 ||
+                       strcmp(name, "from") == 0 ||
+                       strcmp(name, "watch") == 0) {
                 ok = "u";
             } else {
                 ok = "b"; /* key, val, meta, start, end, prefix, cursor */
@@ -2027,6 +2078,70 @@ static void test_node_on_other_ops(void **state)
     mp_free(&out);
 }
 
+/* watch and watch.cancel values: a key or a prefix, not both; "from" and
+ * "watch" at least 1; an empty key is refused, an empty prefix is the
+ * whole bucket. */
+static void test_watch_values(void **state)
+{
+    struct mp m, out;
+    struct cairn_wire_request d;
+    char err[CAIRN_ERRMSG_SIZE];
+    (void)state;
+    mp_init(&m);
+    mp_init(&out);
+    msgpack_pack_map(&m.pk, 3);
+    mp_str(&m, "id");
+    msgpack_pack_uint64(&m.pk, 5);
+    mp_str(&m, "op");
+    mp_str(&m, "watch");
+    mp_str(&m, "bucket");
+    mp_str(&m, "b");
+    assert_int_equal(dec(m.sb.data, m.sb.size, &d, err), 0);
+    assert_int_equal(d.has, 0);
+    cairn_wire_request_release(&d);
+    map_edit(m.sb.data, m.sb.size, "key", "\xc4\x01k", 3, &out);
+    map_edit(out.sb.data, out.sb.size, "prefix", "\xc4\x01k", 3, &m);
+    expect(m.sb.data, m.sb.size, CAIRN_EINVAL, 5, "exclude each other");
+    map_edit(m.sb.data, m.sb.size, "prefix", NULL, 0, &out);
+    assert_int_equal(dec(out.sb.data, out.sb.size, &d, err), 0);
+    assert_int_equal(d.has, CAIRN_WIRE_REQ_KEY);
+    cairn_wire_request_release(&d);
+    map_edit(out.sb.data, out.sb.size, "key", "\xc4\x00", 2, &m);
+    expect(m.sb.data, m.sb.size, CAIRN_EINVAL, 5, "'key' is empty");
+    map_edit(m.sb.data, m.sb.size, "key", NULL, 0, &out);
+    map_edit(out.sb.data, out.sb.size, "prefix", "\xc4\x00", 2, &m);
+    assert_int_equal(dec(m.sb.data, m.sb.size, &d, err), 0);
+    assert_int_equal(d.has, CAIRN_WIRE_REQ_PREFIX);
+    assert_int_equal(d.prefix_len, 0);
+    cairn_wire_request_release(&d);
+    map_edit(m.sb.data, m.sb.size, "from", "\x00", 1, &out);
+    expect(out.sb.data, out.sb.size, CAIRN_EINVAL, 5,
+           "field 'from' must be a revision");
+    map_edit(m.sb.data, m.sb.size, "from", "\x01", 1, &out);
+    assert_int_equal(dec(out.sb.data, out.sb.size, &d, err), 0);
+    assert_int_equal(d.from, 1);
+    cairn_wire_request_release(&d);
+    /* "from", "latest" and "watch" belong to their ops only. */
+    map_edit(m.sb.data, m.sb.size, "watch", "\x01", 1, &out);
+    expect(out.sb.data, out.sb.size, CAIRN_EMALFORMED, 5,
+           "field 'watch' is not used by op 'watch'");
+    mp_clear(&m);
+    msgpack_pack_map(&m.pk, 3);
+    mp_str(&m, "id");
+    msgpack_pack_uint64(&m.pk, 5);
+    mp_str(&m, "op");
+    mp_str(&m, "watch.cancel");
+    mp_str(&m, "watch");
+    msgpack_pack_uint64(&m.pk, 0);
+    expect(m.sb.data, m.sb.size, CAIRN_EINVAL, 5,
+           "field 'watch' must be a request id");
+    map_edit(m.sb.data, m.sb.size, "from", "\x01", 1, &out);
+    expect(out.sb.data, out.sb.size, CAIRN_EMALFORMED, 5,
+           "field 'from' is not used by op 'watch.cancel'");
+    mp_free(&m);
+    mp_free(&out);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -2055,6 +2170,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_node_remove),
         cmocka_unit_test(test_bucket_leader),
         cmocka_unit_test(test_node_on_other_ops),
+        cmocka_unit_test(test_watch_values),
     };
     RUN_TESTS("client_wire_request", tests, argc, argv);
 }

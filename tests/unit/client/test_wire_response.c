@@ -162,6 +162,22 @@ static size_t samples(struct sample *s)
     r->role = ws("spare");
     add(s, &n, CAIRN_WIRE_NODE_REMOVE);
     add(s, &n, CAIRN_WIRE_BUCKET_LEADER);
+    /* The frames of a watch: events (a value, a marker), the end of the
+     * initial data, progress; and the answer to a cancel. */
+    r = add(s, &n, CAIRN_WIRE_WATCH);
+    r->event = ents[0];
+    r->has = CAIRN_WIRE_RES_EVENT;
+    r = add(s, &n, CAIRN_WIRE_WATCH);
+    r->event = ents[1];
+    r->has = CAIRN_WIRE_RES_EVENT;
+    r = add(s, &n, CAIRN_WIRE_WATCH);
+    r->synced = true;
+    r->rev = 40;
+    r->has = CAIRN_WIRE_RES_SYNCED | CAIRN_WIRE_RES_REV;
+    r = add(s, &n, CAIRN_WIRE_WATCH);
+    r->rev = UINT64_MAX;
+    r->has = CAIRN_WIRE_RES_REV;
+    add(s, &n, CAIRN_WIRE_WATCH_CANCEL);
     /* Error responses, with and without their extras. */
     r = add(s, &n, CAIRN_WIRE_PUT);
     r->status = 409;
@@ -193,6 +209,11 @@ static size_t samples(struct sample *s)
     r->versions[0] = 1;
     r->versions[1] = 3;
     r->has = CAIRN_WIRE_RES_VERSIONS;
+    r = add(s, &n, CAIRN_WIRE_WATCH);
+    r->status = 410;
+    r->err = CAIRN_ECOMPACTED;
+    r->code = ws("compacted");
+    r->error = ws("revision 17 is no longer kept; oldest is 40");
     r = add(s, &n, CAIRN_WIRE_HELLO);
     r->id = 0;
     r->status = 400;
@@ -361,6 +382,19 @@ static void test_reply_helpers(void **state)
                 break;
             case CAIRN_WIRE_BUCKET_LEADER:
                 rc = cairn_wire_reply_bucket_leader(&b2, r->id, err);
+                break;
+            case CAIRN_WIRE_WATCH:
+                rc = (r->has & CAIRN_WIRE_RES_EVENT)
+                         ? cairn_wire_reply_watch_event(&b2, r->id,
+                                                        &r->event, err)
+                     : r->synced
+                         ? cairn_wire_reply_watch_synced(&b2, r->id, r->rev,
+                                                         err)
+                         : cairn_wire_reply_watch_progress(&b2, r->id,
+                                                           r->rev, err);
+                break;
+            case CAIRN_WIRE_WATCH_CANCEL:
+                rc = cairn_wire_reply_watch_cancel(&b2, r->id, err);
                 break;
             default:
                 rc = cairn_wire_reply_write(&b2, r->id, r->rev, err);
@@ -565,6 +599,7 @@ static void test_check_required_fields(void **state)
         [CAIRN_WIRE_TXN] = "'rev'",
         [CAIRN_WIRE_CLUSTER_STATUS] = "'nodes'",
         [CAIRN_WIRE_NODE_JOIN] = "'role'",
+        [CAIRN_WIRE_WATCH] = "'event'",
     };
     (void)state;
     mp_init(&m);
@@ -587,6 +622,59 @@ static void test_check_required_fields(void **state)
     assert_int_equal(cairn_wire_response_check(&d, 99, err), CAIRN_EINVAL);
     cairn_wire_response_release(&d);
     mp_free(&m);
+}
+
+/* A watch frame carries an event or a revision; "synced" comes true and
+ * with a revision. A reply helper refuses an event with an unknown op. */
+static void test_check_watch_frames(void **state)
+{
+    struct cairn_wire_buf b;
+    struct cairn_wire_response r, d;
+    char err[CAIRN_ERRMSG_SIZE];
+    size_t len;
+    const uint8_t *body;
+    struct cairn_wire_entry bad;
+    (void)state;
+    init_data();
+    cairn_wire_buf_init(&b);
+    memset(&r, 0, sizeof r);
+    r.id = 3;
+    r.status = 200;
+    r.synced = false;
+    r.rev = 5;
+    r.has = CAIRN_WIRE_RES_SYNCED | CAIRN_WIRE_RES_REV;
+    body = enc(&b, CAIRN_WIRE_WATCH, &r, &len);
+    assert_int_equal(dec(body, len, &d, err), 0);
+    assert_int_equal(cairn_wire_response_check(&d, CAIRN_WIRE_WATCH, err),
+                     CAIRN_EPROTO);
+    assert_msg_has(err, "'synced'");
+    cairn_wire_response_release(&d);
+    r.synced = true;
+    r.has = CAIRN_WIRE_RES_SYNCED;
+    body = enc(&b, CAIRN_WIRE_WATCH, &r, &len);
+    assert_int_equal(dec(body, len, &d, err), 0);
+    assert_int_equal(cairn_wire_response_check(&d, CAIRN_WIRE_WATCH, err),
+                     CAIRN_EPROTO);
+    cairn_wire_response_release(&d);
+    /* Error frames pass the check: they end the watch. */
+    cairn_wire_buf_reset(&b);
+    assert_int_equal(cairn_wire_reply_error(&b, 3, CAIRN_EBUSY, "too slow",
+                                            NULL, err),
+                     0);
+    body = one_body(&b, &len);
+    assert_int_equal(dec(body, len, &d, err), 0);
+    assert_int_equal(d.status, 429);
+    assert_int_equal(cairn_wire_response_check(&d, CAIRN_WIRE_WATCH, err), 0);
+    cairn_wire_response_release(&d);
+    bad = ents[0];
+    bad.op = 9;
+    cairn_wire_buf_reset(&b);
+    assert_int_equal(cairn_wire_reply_watch_event(&b, 3, &bad, err),
+                     CAIRN_EINVAL);
+    assert_int_equal(b.len, 0);
+    assert_int_equal(cairn_wire_reply_watch_event(&b, 3, NULL, err),
+                     CAIRN_EINVAL);
+    cairn_wire_buf_close(&b);
 }
 
 static void test_check_buckets_form(void **state)
@@ -1125,6 +1213,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_error_every_code),
         cmocka_unit_test(test_check_required_fields),
         cmocka_unit_test(test_check_buckets_form),
+        cmocka_unit_test(test_check_watch_frames),
         cmocka_unit_test(test_truncated_at_every_length),
         cmocka_unit_test(test_unknown_fields_skipped),
         cmocka_unit_test(test_wrong_types),
