@@ -342,6 +342,12 @@ typedef struct cairn_replica {
     uint64_t node;
     bool leader;
     uint64_t applied; /* the replica's applied log index; 0: unknown */
+    /* From the bucket's leader (cairn_bucket_info(); has_lag): how many
+     * log entries the replica lacks of the leader's log (0: current), and
+     * whether it answered the leader within the last election timeout. */
+    bool has_lag;
+    uint64_t lag;
+    bool active;
 } cairn_replica;
 
 /* A bucket's status (cairn_bucket_info()). Fixed size: no free needed. */
@@ -349,7 +355,10 @@ typedef struct cairn_bucket_details {
     cairn_bucket_config config;
     uint64_t created;   /* ns since the epoch */
     uint64_t keys;      /* live keys */
-    uint64_t bytes;     /* bytes stored */
+    uint64_t bytes;     /* key+value+metadata bytes of the kept
+                         * revisions, before compression (max_bytes counts
+                         * these) */
+    uint64_t stored_bytes; /* the same as stored, after compression */
     uint64_t revision;  /* last revision */
     uint64_t compacted; /* revisions up to this one are no longer kept */
     uint32_t n_replicas;

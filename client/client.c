@@ -615,6 +615,9 @@ static void replicas_copy(cairn_replica *out, uint32_t *n_out,
         out[i].node = in[i].node;
         out[i].leader = in[i].leader;
         out[i].applied = in[i].applied;
+        out[i].has_lag = in[i].has_lag;
+        out[i].lag = in[i].lag;
+        out[i].active = in[i].active;
     }
 }
 
@@ -623,7 +626,8 @@ int cairn_bucket_info(cairn_client *c, const char *name,
 {
     struct call k;
     int rc;
-    call_init(&k, CAIRN_WIRE_BUCKET_INFO, ROUTE_META);
+    /* The bucket's leader knows every replica's progress. */
+    call_init(&k, CAIRN_WIRE_BUCKET_INFO, ROUTE_BUCKET);
     what_bucket(&k, "bucket info", name != NULL ? name : "");
     if ((rc = set_bucket(&k, name, errmsg)) == 0) {
         rc = call_run(c, &k, errmsg);
@@ -635,6 +639,7 @@ int cairn_bucket_info(cairn_client *c, const char *name,
         out->created = i->created;
         out->keys = i->keys;
         out->bytes = i->bytes;
+        out->stored_bytes = i->stored_bytes;
         out->revision = i->rev;
         out->compacted = i->compacted;
         replicas_copy(out->replicas, &out->n_replicas, i->replicas,

@@ -394,7 +394,7 @@ static const struct op_row op_rows[CAIRN_WIRE__OP_COUNT] = {
     [CAIRN_WIRE_BUCKET_CREATE] = {"bucket.create", B(CONFIG), 0},
     [CAIRN_WIRE_BUCKET_DELETE] = {"bucket.delete", B(BUCKET), 0},
     [CAIRN_WIRE_BUCKET_LIST] = {"bucket.list", 0, 0},
-    [CAIRN_WIRE_BUCKET_INFO] = {"bucket.info", B(BUCKET), 0},
+    [CAIRN_WIRE_BUCKET_INFO] = {"bucket.info", B(BUCKET), B(STALE)},
     [CAIRN_WIRE_GET] = {"get", B(BUCKET) | B(KEY), B(REV) | B(STALE)},
     [CAIRN_WIRE_EXISTS] = {"exists", B(BUCKET) | B(KEY), B(STALE)},
     [CAIRN_WIRE_PUT] = {"put", B(BUCKET) | B(KEY) | B(VAL), VALUE_OPT},
@@ -1342,10 +1342,18 @@ int cairn_wire_encode_bucket_list(struct cairn_wire_buf *out, uint64_t id,
 }
 
 int cairn_wire_encode_bucket_info(struct cairn_wire_buf *out, uint64_t id,
-                                  const char *bucket, char *errmsg)
+                                  const char *bucket, bool stale,
+                                  char *errmsg)
 {
-    return encode_bucket_op(out, id, CAIRN_WIRE_BUCKET_INFO,
-                            bucket != NULL ? bucket : "", errmsg);
+    struct cairn_wire_request req;
+    int rc = req_init(&req, id, CAIRN_WIRE_BUCKET_INFO,
+                      bucket != NULL ? bucket : "", errmsg);
+    if (rc != 0) {
+        return rc;
+    }
+    req.stale = stale;
+    req.has |= stale ? CAIRN_WIRE_REQ_STALE : 0u;
+    return ENCODE(req);
 }
 
 int cairn_wire_encode_cluster_status(struct cairn_wire_buf *out, uint64_t id,

@@ -432,8 +432,11 @@ int cairn_wire_encode_bucket_delete(struct cairn_wire_buf *out, uint64_t id,
                                     const char *bucket, char *errmsg);
 int cairn_wire_encode_bucket_list(struct cairn_wire_buf *out, uint64_t id,
                                   char *errmsg);
+/* stale: any replica answers from its own state (false: omitted; the
+ * bucket's leader answers). */
 int cairn_wire_encode_bucket_info(struct cairn_wire_buf *out, uint64_t id,
-                                  const char *bucket, char *errmsg);
+                                  const char *bucket, bool stale,
+                                  char *errmsg);
 /* rev 0 and stale false are omitted. */
 int cairn_wire_encode_get(struct cairn_wire_buf *out, uint64_t id,
                           const char *bucket, const void *key, size_t key_len,
@@ -566,6 +569,11 @@ struct cairn_wire_replica {
     uint64_t node;
     bool leader;
     uint64_t applied;
+    /* Known to the bucket's leader only (bucket.info): on the wire "lag"
+     * and "active", both present when has_lag. */
+    bool has_lag;
+    uint64_t lag;  /* log entries the replica lacks of the leader's log */
+    bool active;   /* it answered the leader within an election timeout */
 };
 
 /* bucket.info's "info". */
@@ -573,7 +581,10 @@ struct cairn_wire_bucket_info {
     cairn_bucket_config config;
     uint64_t created;
     uint64_t keys;
-    uint64_t bytes;
+    uint64_t bytes;     /* key+value+metadata bytes of kept revisions */
+    /* The same bytes as stored (after compression); on the wire
+     * "stored_bytes", optional: absent, the decoder sets it to bytes. */
+    uint64_t stored_bytes;
     uint64_t rev;       /* last revision */
     uint64_t compacted; /* compacted revision */
     uint32_t n_replicas;

@@ -203,20 +203,26 @@ static void pack_replicas(msgpack_packer *pk,
 {
     msgpack_pack_array(pk, n);
     for (uint32_t i = 0; i < n; i++) {
-        msgpack_pack_map(pk, 3);
+        msgpack_pack_map(pk, r[i].has_lag ? 5 : 3);
         wire_pack_str(pk, "node");
         msgpack_pack_uint64(pk, r[i].node);
         wire_pack_str(pk, "leader");
         wire_pack_bool(pk, r[i].leader);
         wire_pack_str(pk, "applied");
         msgpack_pack_uint64(pk, r[i].applied);
+        if (r[i].has_lag) {
+            wire_pack_str(pk, "lag");
+            msgpack_pack_uint64(pk, r[i].lag);
+            wire_pack_str(pk, "active");
+            wire_pack_bool(pk, r[i].active);
+        }
     }
 }
 
 static void pack_info(msgpack_packer *pk,
                       const struct cairn_wire_bucket_info *info)
 {
-    msgpack_pack_map(pk, 7);
+    msgpack_pack_map(pk, 8);
     wire_pack_str(pk, "config");
     cairn_wire_config_pack(pk, &info->config);
     wire_pack_str(pk, "created");
@@ -225,6 +231,8 @@ static void pack_info(msgpack_packer *pk,
     msgpack_pack_uint64(pk, info->keys);
     wire_pack_str(pk, "bytes");
     msgpack_pack_uint64(pk, info->bytes);
+    wire_pack_str(pk, "stored_bytes");
+    msgpack_pack_uint64(pk, info->stored_bytes);
     wire_pack_str(pk, "rev");
     msgpack_pack_uint64(pk, info->rev);
     wire_pack_str(pk, "compacted");
@@ -981,7 +989,8 @@ static int decode_replicas(const msgpack_object *o,
                            const struct cairn_wire_replica **out,
                            uint32_t *n, char *errmsg)
 {
-    static const char *const names[] = {"node", "leader", "applied"};
+    static const char *const names[] = {"node", "leader", "applied", "lag",
+                                        "active"};
     struct cairn_wire_replica *r;
     if (o->type != MSGPACK_OBJECT_ARRAY) {
         return PROTO("response field 'replicas' is not an array");
@@ -1000,14 +1009,27 @@ static int decode_replicas(const msgpack_object *o,
         }
         for (uint32_t j = 0; j < m->via.map.size; j++) {
             const msgpack_object *v = &m->via.map.ptr[j].val;
-            size_t f = lookup(&m->via.map.ptr[j].key, names, 3);
+            size_t f = lookup(&m->via.map.ptr[j].key, names, 5);
             int bad;
-            if (f == 3) {
-                continue;
+            switch (f) {
+                case 0:
+                    bad = wire_get_u64(v, &r[i].node);
+                    break;
+                case 1:
+                    bad = wire_get_bool(v, &r[i].leader);
+                    break;
+                case 2:
+                    bad = wire_get_u64(v, &r[i].applied);
+                    break;
+                case 3:
+                    bad = wire_get_u64(v, &r[i].lag);
+                    break;
+                case 4:
+                    bad = wire_get_bool(v, &r[i].active);
+                    break;
+                default:
+                    continue;
             }
-            bad = f == 0   ? wire_get_u64(v, &r[i].node)
-                  : f == 1 ? wire_get_bool(v, &r[i].leader)
-                           : wire_get_u64(v, &r[i].applied);
             if (bad || (seen & (1u << f))) {
                 return PROTO("response replica field '%s' is malformed or "
                              "repeated",
@@ -1018,6 +1040,7 @@ static int decode_replicas(const msgpack_object *o,
         if (need(seen, 7, names, "replica", errmsg) != 0) {
             return CAIRN_EPROTO;
         }
+        r[i].has_lag = (seen & (1u << 3)) != 0; /* "active" optional */
     }
     return 0;
 }
@@ -1027,7 +1050,7 @@ static int decode_info(const msgpack_object *o,
 {
     static const char *const names[] = {"config", "created", "keys",
                                         "bytes",  "rev",     "compacted",
-                                        "replicas"};
+                                        "replicas", "stored_bytes"};
     struct cairn_wire_bucket_info *info;
     uint32_t seen = 0;
     int rc;
@@ -1072,6 +1095,9 @@ static int decode_info(const msgpack_object *o,
                     return rc;
                 }
                 break;
+            case 7:
+                bad = wire_get_u64(v, &info->stored_bytes);
+                break;
             default:
                 continue;
         }
@@ -1080,6 +1106,9 @@ static int decode_info(const msgpack_object *o,
                          names[f]);
         }
         seen |= 1u << f;
+    }
+    if ((seen & (1u << 7)) == 0) {
+        info->stored_bytes = info->bytes; /* a node without compression */
     }
     return need(seen, 0x7f, names, "info", errmsg);
 }

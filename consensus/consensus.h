@@ -230,10 +230,20 @@ struct consensus_member_info {
     uint64_t id;
     char address[CONSENSUS_ADDRESS_MAX + 1];
     int role; /* enum consensus_role */
+    /* Only on the leader (has_match): the highest log index the member is
+     * known to hold (the leader's own last index for itself), and whether
+     * it answered within the last election timeout. */
+    bool has_match;
+    uint64_t match;
+    bool recent;
 };
 
+/* The index of the last entry in this replica's log. */
+uint64_t consensus_group_last_index(consensus_group *g);
+
 /* Copy up to @max members of the group's latest configuration, as this
- * replica knows it, into @out; returns how many there are in all. */
+ * replica knows it, into @out; returns how many there are in all. On the
+ * leader each also carries its replication progress. */
 unsigned consensus_group_members(consensus_group *g,
                                  struct consensus_member_info *out,
                                  unsigned max);

@@ -934,13 +934,30 @@ unsigned consensus_group_members(consensus_group *g,
                                  unsigned max)
 {
     const struct raft_configuration *conf = &g->raft.configuration;
+    /* A leader's progress array follows its configuration, index for
+     * index (raft rebuilds it on every configuration change). */
+    bool leader = !g->stopping && raft_state(&g->raft) == RAFT_LEADER &&
+                  g->raft.leader_state.progress != NULL;
     for (unsigned i = 0; i < conf->n && i < max; i++) {
+        memset(&out[i], 0, sizeof out[i]);
         out[i].id = conf->servers[i].id;
         snprintf(out[i].address, sizeof out[i].address, "%s",
                  conf->servers[i].address);
         out[i].role = role_from_raft(conf->servers[i].role);
+        if (leader) {
+            const struct raft_progress *p = &g->raft.leader_state.progress[i];
+            bool self = conf->servers[i].id == g->raft.id;
+            out[i].has_match = true;
+            out[i].match = self ? raft_last_index(&g->raft) : p->match_index;
+            out[i].recent = self || p->recent_recv;
+        }
     }
     return conf->n;
+}
+
+uint64_t consensus_group_last_index(consensus_group *g)
+{
+    return raft_last_index(&g->raft);
 }
 
 struct change {

@@ -749,30 +749,65 @@ static void handle_bucket_list(struct conn *c, uint64_t id)
     }
 }
 
+/* On @b's leader: each replica's progress (lag, active) into @reps. */
+static void fill_progress(struct bucket_rt *b, const struct catalog_bucket *cb,
+                          struct cairn_wire_replica *reps)
+{
+    struct consensus_member_info m[CAIRN_REPLICAS_MAX * 2];
+    unsigned n = consensus_group_members(b->g, m, CAIRN_REPLICAS_MAX * 2);
+    uint64_t last = consensus_group_last_index(b->g);
+    for (uint32_t i = 0; i < cb->n_replicas; i++) {
+        for (unsigned j = 0; j < n && j < CAIRN_REPLICAS_MAX * 2; j++) {
+            if (m[j].id == cb->replicas[i] && m[j].has_match) {
+                reps[i].has_lag = true;
+                reps[i].lag = last > m[j].match ? last - m[j].match : 0;
+                reps[i].active = m[j].recent;
+            }
+        }
+    }
+}
+
+/* bucket.info: the bucket's leader answers, with every replica's lag; a
+ * stale one is answered by any replica from its own state. */
 static void handle_bucket_info(struct conn *c, const struct catalog_bucket *cb,
-                               uint64_t id)
+                               struct bucket_rt *b,
+                               const struct cairn_wire_request *q)
 {
     node *n = c->n;
     struct storage_bucket_info si;
     struct cairn_wire_bucket_info info;
     struct cairn_wire_replica reps[CAIRN_REPLICAS_MAX];
     char err[CAIRN_ERRMSG_SIZE];
-    int rc = storage_bucket_info(n->s, cb->config.name, &si, err);
+    bool leader = consensus_group_is_leader(b->g);
+    int rc;
+
+    if (!leader && !q->stale) {
+        snprintf(err, sizeof err, "bucket '%s'", q->bucket);
+        put_redirect(n, &c->out, q->id, consensus_group_leader(b->g, NULL),
+                     err);
+        return;
+    }
+    rc = storage_bucket_info(n->s, cb->config.name, &si, err);
     if (rc == 0) {
         memset(&info, 0, sizeof info);
+        memset(reps, 0, sizeof reps);
         info.config = si.config;
         info.created = si.created;
         info.keys = si.keys;
         info.bytes = si.bytes;
+        info.stored_bytes = si.bytes;
         info.rev = si.last_revision;
         info.compacted = si.compacted_revision;
         info.n_replicas = cb->n_replicas;
         info.replicas = reps;
         fill_replicas(n, cb, reps);
-        rc = cairn_wire_reply_bucket_info(&c->out, id, &info, err);
+        if (leader) {
+            fill_progress(b, cb, reps);
+        }
+        rc = cairn_wire_reply_bucket_info(&c->out, q->id, &info, err);
     }
     if (rc != 0) {
-        put_error(&c->out, id, rc, err, NULL);
+        put_error(&c->out, q->id, rc, err, NULL);
     }
 }
 
@@ -869,17 +904,13 @@ static void handle_key_op(struct conn *c, const struct cairn_wire_request *q,
         }
         return;
     }
-    if (q->op == CAIRN_WIRE_BUCKET_INFO) {
-        if (meta_bucket(n, q->bucket) == NULL) {
-            redirect_to_replica(c, cb, q->id);
-        } else {
-            handle_bucket_info(c, cb, q->id);
-        }
-        return;
-    }
     b = meta_bucket(n, q->bucket);
     if (b == NULL) {
         redirect_to_replica(c, cb, q->id);
+        return;
+    }
+    if (q->op == CAIRN_WIRE_BUCKET_INFO) {
+        handle_bucket_info(c, cb, b, q);
         return;
     }
     if (q->op == CAIRN_WIRE_WATCH) {

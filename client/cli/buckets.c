@@ -257,6 +257,10 @@ static json_t *json_replicas(const cairn_replica *r, uint32_t n)
         json_object_set_new(o, "leader", json_boolean(r[i].leader));
         json_object_set_new(o, "applied",
                             json_integer((json_int_t)r[i].applied));
+        if (r[i].has_lag) {
+            json_object_set_new(o, "lag", json_integer((json_int_t)r[i].lag));
+            json_object_set_new(o, "active", json_boolean(r[i].active));
+        }
         json_array_append_new(arr, o);
     }
     return arr;
@@ -275,6 +279,8 @@ static int print_info_json(const cairn_bucket_details *in)
     json_object_set_new(o, "created", cli_json_time(in->created));
     json_object_set_new(o, "keys", json_integer((json_int_t)in->keys));
     json_object_set_new(o, "bytes", json_integer((json_int_t)in->bytes));
+    json_object_set_new(o, "stored_bytes",
+                        json_integer((json_int_t)in->stored_bytes));
     json_object_set_new(o, "revision", json_integer((json_int_t)in->revision));
     json_object_set_new(o, "compacted",
                         json_integer((json_int_t)in->compacted));
@@ -322,14 +328,19 @@ static void print_info(const cairn_bucket_details *in)
     printf(FIELD "%s\n", "created:", buf);
     printf(FIELD "%" PRIu64 "\n", "keys:", in->keys);
     printf(FIELD "%" PRIu64 "\n", "bytes:", in->bytes);
+    printf(FIELD "%" PRIu64 "\n", "stored_bytes:", in->stored_bytes);
     printf(FIELD "%" PRIu64 "\n", "revision:", in->revision);
     printf(FIELD "%" PRIu64 "\n", "compacted:", in->compacted);
     for (i = 0; i < in->n_replicas && i < CAIRN_REPLICAS_MAX; i++) {
         const cairn_replica *r = &in->replicas[i];
 
-        printf(FIELD "node %" PRIu64 " %s applied %" PRIu64 "\n",
-               "replica:", r->node, r->leader ? "leader" : "follower",
-               r->applied);
+        printf(FIELD "node %" PRIu64 " %s applied %" PRIu64, "replica:",
+               r->node, r->leader ? "leader" : "follower", r->applied);
+        if (r->has_lag) {
+            printf(" lag %" PRIu64 "%s", r->lag,
+                   r->active ? "" : " unreachable");
+        }
+        printf("\n");
     }
 }
 
@@ -473,10 +484,16 @@ const struct cli_cmd cli_bucket_info = {
         "Print bucket NAME's configuration and status, one \"field: value\"\n"
         "per line: name, description, replicas, history, ttl, max_bytes,\n"
         "max_value_size, storage, compression, cluster, tags, metadata (one\n"
-        "line per pair), created, keys, bytes, revision, compacted, and one\n"
-        "\"replica: node ID leader|follower applied N\" line per replica.\n"
+        "line per pair), created, keys (values stored), bytes (keys, values\n"
+        "and metadata of every kept revision), stored_bytes (the same after\n"
+        "compression), revision (the last), compacted, and one\n"
+        "\"replica: node ID leader|follower applied N lag L [unreachable]\"\n"
+        "line per replica: L is how many log entries the replica lacks of the\n"
+        "leader's log; \"unreachable\" when it did not answer the leader\n"
+        "within an election timeout. The bucket's leader answers.\n"
         "With --json: {\"name\", \"config\": {...}, \"created\", \"keys\",\n"
-        "\"bytes\", \"revision\", \"compacted\", \"replicas\": [...]}.\n"
+        "\"bytes\", \"stored_bytes\", \"revision\", \"compacted\",\n"
+        "\"replicas\": [{\"node\", \"leader\", \"applied\", \"lag\", \"active\"}]}.\n"
         "\n"
         "Examples:\n"
         "  cairn bucket info config\n",

@@ -18,6 +18,12 @@ run() {
         fail "cairn $* exited $rc, want $want; stdout: $out; stderr: $err"
 }
 
+# json FILTER: evaluate jq FILTER (must be true) on $out, which must parse.
+json() {
+    jq -e . <<<"$out" >/dev/null || fail "not JSON: $out"
+    jq -e "$1" <<<"$out" >/dev/null || fail "jq '$1' is not true for: $out"
+}
+
 # has TEXT PATTERN WHAT: fail unless TEXT has a line matching PATTERN.
 has() { grep -q -- "$2" <<<"$1" || fail "$3: no '$2' in: $1"; }
 

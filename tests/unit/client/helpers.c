@@ -418,6 +418,9 @@ static void assert_replicas_equal(const struct cairn_wire_replica *a,
         assert_int_equal(a[i].node, b[i].node);
         assert_int_equal(a[i].leader, b[i].leader);
         assert_int_equal(a[i].applied, b[i].applied);
+        assert_int_equal(a[i].has_lag, b[i].has_lag);
+        assert_int_equal(a[i].lag, b[i].lag);
+        assert_int_equal(a[i].active, b[i].active);
     }
 }
 
@@ -489,6 +492,7 @@ void assert_response_equal(uint32_t op, const struct cairn_wire_response *a,
             assert_int_equal(a->info->created, b->info->created);
             assert_int_equal(a->info->keys, b->info->keys);
             assert_int_equal(a->info->bytes, b->info->bytes);
+            assert_int_equal(a->info->stored_bytes, b->info->stored_bytes);
             assert_int_equal(a->info->rev, b->info->rev);
             assert_int_equal(a->info->compacted, b->info->compacted);
             assert_replicas_equal(a->info->replicas, a->info->n_replicas,

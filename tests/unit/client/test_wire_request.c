@@ -22,7 +22,7 @@ static const struct op_spec specs[] = {
     {CAIRN_WIRE_BUCKET_CREATE, {"config"}, {NULL}},
     {CAIRN_WIRE_BUCKET_DELETE, {"bucket"}, {NULL}},
     {CAIRN_WIRE_BUCKET_LIST, {NULL}, {NULL}},
-    {CAIRN_WIRE_BUCKET_INFO, {"bucket"}, {NULL}},
+    {CAIRN_WIRE_BUCKET_INFO, {"bucket"}, {"stale"}},
     {CAIRN_WIRE_GET, {"bucket", "key"}, {"rev", "stale"}},
     {CAIRN_WIRE_EXISTS, {"bucket", "key"}, {"stale"}},
     {CAIRN_WIRE_PUT,
@@ -597,8 +597,12 @@ static void test_per_op_encoders(void **state)
           CAIRN_WIRE_BUCKET_DELETE);
     assert_string_equal(d.bucket, "x");
     ROUND(cairn_wire_encode_bucket_list(&b, 7, err), CAIRN_WIRE_BUCKET_LIST);
-    ROUND(cairn_wire_encode_bucket_info(&b, 7, "x", err),
+    ROUND(cairn_wire_encode_bucket_info(&b, 7, "x", false, err),
           CAIRN_WIRE_BUCKET_INFO);
+    assert_int_equal(d.has & CAIRN_WIRE_REQ_STALE, 0);
+    ROUND(cairn_wire_encode_bucket_info(&b, 7, "x", true, err),
+          CAIRN_WIRE_BUCKET_INFO);
+    assert_true(d.stale);
     ROUND(cairn_wire_encode_cluster_status(&b, 7, err),
           CAIRN_WIRE_CLUSTER_STATUS);
     ROUND(cairn_wire_encode_get(&b, 7, "x", S("k"), 5, true, err),
@@ -803,7 +807,7 @@ static void test_encoder_refuses(void **state)
                      CAIRN_EINVAL);
     memset(longname, 'a', sizeof longname - 1);
     longname[sizeof longname - 1] = '\0';
-    assert_int_equal(cairn_wire_encode_bucket_info(&b, 1, longname, err),
+    assert_int_equal(cairn_wire_encode_bucket_info(&b, 1, longname, false, err),
                      CAIRN_EINVAL);
     assert_int_equal(cairn_wire_encode_put(&b, 1, "x", NULL, NULL, err),
                      CAIRN_EINVAL);

@@ -8,7 +8,8 @@
 #include "helpers.h"
 
 static cairn_bucket_config cfg;
-static struct cairn_wire_replica reps[2] = {{1, true, 100}, {3, false, 97}};
+static struct cairn_wire_replica reps[2] = {{1, true, 100, true, 0, true},
+                                            {3, false, 97, true, 4, false}};
 static struct cairn_wire_bucket_info info;
 static struct cairn_wire_entry ents[3];
 static struct cairn_wire_str tags[2] = {{"zone:a", 6}, {"rack:r1", 7}};
@@ -34,6 +35,7 @@ static void init_data(void)
     info.created = 1700000000000000000ULL;
     info.keys = 10;
     info.bytes = 12345;
+    info.stored_bytes = 4321;
     info.rev = 99;
     info.compacted = 3;
     info.replicas = reps;
@@ -864,7 +866,7 @@ static void test_nested_unknown_fields_skipped(void **state)
     msgpack_pack_uint64(&m.pk, 4);
     mp_str(&m, "leader");
     msgpack_pack_true(&m.pk);
-    mp_str(&m, "lag");
+    mp_str(&m, "rack");
     msgpack_pack_uint64(&m.pk, 0); /* unknown */
     mp_str(&m, "applied");
     msgpack_pack_uint64(&m.pk, 8);
