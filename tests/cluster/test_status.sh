@@ -9,7 +9,9 @@
 #    replica's lag: a follower that stops (SIGSTOP) falls behind by the
 #    writes made meanwhile and is marked unreachable; once it runs again
 #    its lag returns to 0;
-#  - with --json the same, machine-readable.
+#  - with --json the same, machine-readable;
+#  - max_value_size and max_bytes refuse with the limit named, and every
+#    replica holds the same keys and bytes afterwards.
 # Usage: test_status.sh PATH/TO/cairnd PATH/TO/cairn PATH/TO/cairn-test-client
 cairnd=$1
 cairn=$2
@@ -82,6 +84,23 @@ current() {
 }
 eventually 20 current || fail "node $follower never caught up: $(cat "$work/out")"
 
-echo "4. every node stops cleanly"
+echo "4. max_value_size and max_bytes: the same refusal, the same state on every replica"
+run 0 bucket add lim --replicas 3 --max-bytes 300 --max-value-size 100
+run 4 put lim big "$(head -c 101 /dev/zero | tr '\0' x)"
+has "$err" "value of 101 bytes is larger than bucket 'lim' allows (max_value_size 100)" "put lim/big"
+for i in 1 2 3; do run 0 put lim "k$i" "$(head -c 90 /dev/zero | tr '\0' y)"; done
+run 4 put lim k4 "$(head -c 90 /dev/zero | tr '\0' y)"
+has "$err" "bucket 'lim' is full (max_bytes 300)" "put lim/k4"
+# Every replica applied the same writes and refused the same ones.
+same_everywhere() {
+    local id
+    for id in 1 2 3; do
+        [ "$(cli "$id" bucket-info lim | cut -d' ' -f1-3)" = "keys=3 bytes=276 rev=3" ] || return 1
+    done
+}
+eventually 20 same_everywhere ||
+    fail "replicas differ: $(for id in 1 2 3; do cli "$id" bucket-info lim; done)"
+
+echo "5. every node stops cleanly"
 stop_all
 echo "OK"
