@@ -795,7 +795,7 @@ static void handle_bucket_info(struct conn *c, const struct catalog_bucket *cb,
         info.created = si.created;
         info.keys = si.keys;
         info.bytes = si.bytes;
-        info.stored_bytes = si.bytes;
+        info.stored_bytes = si.stored_bytes;
         info.rev = si.last_revision;
         info.compacted = si.compacted_revision;
         info.n_replicas = cb->n_replicas;

@@ -29,6 +29,8 @@ struct wctx {
     struct bucket_counters *c;
     uint64_t time;
     char *errmsg;
+    storage *s;
+    struct storage_bufs *bufs; /* the transaction's: decompressed values */
 };
 
 bool storage__is_live(const struct storage_entry *e, uint64_t now)
@@ -104,6 +106,12 @@ static int load_old(struct wctx *w, const void *key, size_t len,
     }
     o->n_kept = v.n_older + 1;
     if (value != NULL) {
+        /* Compares look at the value as written, not as stored. */
+        if (v.e.op == CAIRN_OP_PUT &&
+            (rc = storage__inflate(w->s, w->bufs, &v, w->b->cfg.name,
+                                   w->errmsg)) != 0) {
+            return rc;
+        }
         *value = v.e;
     }
     return 0;
@@ -131,7 +139,7 @@ static int drop_rev(struct wctx *w, uint64_t rev)
     struct record_view v;
     uint8_t kb[8];
     MDB_val k = {sizeof kb, kb};
-    uint64_t exp, bytes;
+    uint64_t exp, bytes, stored;
     int rc = storage__rev_get(w->txn, w->b, rev, &v, w->errmsg);
     if (rc != 0) {
         if (rc == CAIRN_ENOTFOUND) {
@@ -143,11 +151,13 @@ static int drop_rev(struct wctx *w, uint64_t rev)
     }
     exp = v.e.expires_at;
     bytes = storage__entry_bytes(&v.e);
+    stored = storage__view_stored_bytes(&v);
     storage__put_u64be(kb, rev);
     if ((rc = mdb_del(w->txn, w->b->rdb, &k, NULL)) != 0) {
         return storage__mdb_fail(w->errmsg, rc, "delete revision");
     }
     w->c->bytes = w->c->bytes >= bytes ? w->c->bytes - bytes : 0;
+    w->c->stored = w->c->stored >= stored ? w->c->stored - stored : 0;
     return exp != 0 ? ttl_key_op(w, exp, rev, false) : 0;
 }
 
@@ -201,6 +211,7 @@ static int write_key(struct wctx *w, const struct cairn_write *wr,
     struct record r;
     MDB_val k, v;
     uint8_t kb[8];
+    void *z = NULL;
     int rc;
 
     for (uint32_t i = keep; o->exists && i < o->n_kept; i++) {
@@ -221,6 +232,10 @@ static int write_key(struct wctx *w, const struct cairn_write *wr,
         r.meta_len = wr->meta_len;
         r.create_revision = old_is_live(o, w->time) ? o->create_rev : rev;
         r.expires_at = value_expiry(b, wr, w->time);
+        if (b->cfg.compression) {
+            storage__compress(w->s, wr->value, wr->value_len, &z, &r.zvalue_len);
+            r.zvalue = z;
+        }
     } else {
         r.expires_at = marker_expiry(b, w->time, from_expiry);
     }
@@ -231,21 +246,27 @@ static int write_key(struct wctx *w, const struct cairn_write *wr,
     k.mv_size = sizeof kb;
     v.mv_size = storage__record_size(&r);
     if ((rc = mdb_put(w->txn, b->rdb, &k, &v, MDB_RESERVE)) != 0) {
+        free(z);
         return storage__mdb_fail(w->errmsg, rc, "write revision");
     }
     storage__record_write(v.mv_data, &r);
     if (r.expires_at != 0 && (rc = ttl_key_op(w, r.expires_at, rev, true))) {
+        free(z);
         return rc;
     }
 
     /* The latest record, listing the older revisions it keeps. */
     r.older = o->kept;
     r.n_older = keep;
-    if ((rc = storage__ks_put(w->txn, b->kdb, &r, w->errmsg)) != 0) {
+    rc = storage__ks_put(w->txn, b->kdb, &r, w->errmsg);
+    free(z);
+    if (rc != 0) {
         return rc;
     }
     w->c->rev = rev;
     w->c->bytes += len + r.value_len + r.meta_len;
+    w->c->stored +=
+        len + (r.zvalue != NULL ? r.zvalue_len : r.value_len) + r.meta_len;
     if (o->exists && o->op == CAIRN_OP_PUT) {
         w->c->keys--;
     }
@@ -606,18 +627,7 @@ static int forget_older(struct wctx *w, const void *key, size_t len,
     }
     memcpy(copy, (const uint8_t *)v.e.key - RECORD_HEADER, v.size);
     storage__record_read(copy, v.size, &v, NULL);
-    memset(&r, 0, sizeof r);
-    r.op = v.e.op;
-    r.key = v.e.key;
-    r.key_len = v.e.key_len;
-    r.value = v.e.value;
-    r.value_len = v.e.value_len;
-    r.meta = v.e.meta;
-    r.meta_len = v.e.meta_len;
-    r.revision = v.e.revision;
-    r.create_revision = v.e.create_revision;
-    r.updated = v.e.updated;
-    r.expires_at = v.e.expires_at;
+    storage__record_from_view(&r, &v);
     r.older = older;
     r.n_older = n;
     rc = storage__ks_put(w->txn, w->b->kdb, &r, w->errmsg);
@@ -791,6 +801,8 @@ int storage__apply_in(storage_txn *t, struct bucket *b,
     w.c = c;
     w.time = cmd->time;
     w.errmsg = errmsg;
+    w.s = t->s;
+    w.bufs = &t->bufs;
 
     limited = b->cfg.max_bytes != -1 && txn_writes_values(cmd);
     if (limited) {

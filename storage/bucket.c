@@ -16,7 +16,10 @@
 
 #include "internal.h"
 
-#define STATE_SIZE 48
+/* Size 56 added the stored bytes; a state of 48 bytes (written before
+ * compression existed) has stored bytes equal to its bytes. */
+#define STATE_SIZE 56
+#define STATE_SIZE_V1 48
 
 static void meta_key(char prefix, const char *name, char *buf, MDB_val *k)
 {
@@ -100,6 +103,7 @@ int storage__counters_put(MDB_txn *txn, storage *s, const struct bucket *b,
     storage__put_u64le(buf + 24, c->rev);
     storage__put_u64le(buf + 32, c->compacted);
     storage__put_u64le(buf + 40, c->applied);
+    storage__put_u64le(buf + 48, c->stored);
     v.mv_data = buf;
     v.mv_size = sizeof buf;
     rc = mdb_put(txn, s->meta, &k, &v, 0);
@@ -123,7 +127,8 @@ int storage__counters_get(MDB_txn *txn, storage *s, const struct bucket *b,
                    : storage__mdb_fail(errmsg, rc, "read bucket state");
     }
     p = v.mv_data;
-    if (v.mv_size != STATE_SIZE || p[0] != STATE_VERSION) {
+    if ((v.mv_size != STATE_SIZE && v.mv_size != STATE_SIZE_V1) ||
+        p[0] != STATE_VERSION) {
         return storage__fail(errmsg, CAIRN_ECORRUPT,
                              "bucket '%s' state record is bad", b->cfg.name);
     }
@@ -132,6 +137,8 @@ int storage__counters_get(MDB_txn *txn, storage *s, const struct bucket *b,
     c->rev = storage__get_u64le(p + 24);
     c->compacted = storage__get_u64le(p + 32);
     c->applied = storage__get_u64le(p + 40);
+    c->stored = v.mv_size == STATE_SIZE ? storage__get_u64le(p + 48)
+                                        : c->bytes;
     return 0;
 }
 
@@ -456,6 +463,7 @@ int storage_bucket_info(storage *s, const char *name,
     out->created = b->created;
     out->keys = c.keys;
     out->bytes = c.bytes;
+    out->stored_bytes = c.stored;
     out->last_revision = c.rev;
     out->compacted_revision = c.compacted;
     out->applied_index = c.applied;

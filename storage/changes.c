@@ -102,6 +102,10 @@ static int key_changes(storage_txn *t, const struct bucket *b,
             v.e.expires_at != 0 && v.e.expires_at <= a->now) {
             continue;
         }
+        if ((rc = storage__inflate(t->s, &t->bufs, &v, b->cfg.name, errmsg)) !=
+            0) {
+            return rc;
+        }
         if ((rc = cb(arg, &v.e)) != 0) {
             page->last = rev - 1;
             page->more = true;
@@ -216,6 +220,10 @@ int storage_changes(storage_txn *t, const char *bucket,
             break;
         }
         if (deliver) {
+            if ((rc = storage__inflate(t->s, &t->bufs, &rv, b->cfg.name,
+                                       errmsg)) != 0) {
+                break;
+            }
             if ((rc = cb(arg, &rv.e)) != 0) {
                 page->more = true;
                 break; /* page->last stays below this revision */

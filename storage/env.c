@@ -224,6 +224,7 @@ err:
         mdb_txn_abort(txn);
     }
     storage__buckets_free(s);
+    storage__zstd_free(s);
     mdb_env_close(s->env);
     free(s);
     return rc;
@@ -239,6 +240,7 @@ void storage_close(storage *s)
         free(s->idle_read);
     }
     storage__buckets_free(s);
+    storage__zstd_free(s);
     mdb_env_close(s->env);
     free(s);
 }
@@ -293,6 +295,7 @@ void storage_txn_end(storage_txn *t)
     if (t == NULL) {
         return;
     }
+    storage__bufs_free(&t->bufs);
     if (!t->write && t->s->idle_read == NULL) {
         mdb_txn_reset(t->txn);
         t->s->idle_read = t;
@@ -345,6 +348,7 @@ int storage_write_commit(storage_txn *t, char *errmsg)
     } else {
         rc = storage__mdb_fail(errmsg, rc, "commit");
     }
+    storage__bufs_free(&t->bufs);
     free(t->touched);
     free(t);
     return rc;

@@ -15,6 +15,8 @@
 #define STORAGE_FORMAT_VERSION 2
 #define STORAGE_FORMAT_V1 1
 #define RECORD_VERSION 1
+/* A record whose value is stored as one zstd frame (compress.c). */
+#define RECORD_VERSION_ZSTD 2
 #define GROUP_VERSION 0x81
 #define STATE_VERSION 1
 #define CURSOR_VERSION 1
@@ -30,6 +32,10 @@
 /* A PURGE marker left by expiry in a bucket without a ttl ages out after
  * this long, so expired keys do not leave markers behind forever. */
 #define EXPIRY_MARKER_NS (3600ULL * 1000000000ULL)
+
+/* In a bucket with compression, values of at least this many bytes are
+ * stored zstd-compressed when that makes them smaller (compress.c). */
+#define STORAGE_COMPRESS_MIN 256
 
 #define RECORD_HEADER 48
 #define RECORD_TRAILER 8
@@ -67,11 +73,19 @@ struct record {
     uint64_t expires_at;
     const uint64_t *older; /* older kept revisions, newest first */
     uint32_t n_older;
+    /* Not NULL: the value as stored, one zstd frame of .value_len bytes
+     * once decompressed (.value is then ignored). */
+    const void *zvalue;
+    size_t zvalue_len;
 };
 
 /* A decoded, verified record: views into the bytes it was read from. */
 struct record_view {
+    /* For a compressed value, e.value is NULL and e.value_len the value's
+     * length once decompressed, until storage__inflate() sets e.value. */
     struct storage_entry e;
+    const uint8_t *zvalue; /* the stored zstd frame; NULL: not compressed */
+    size_t zvalue_len;
     const uint8_t *older; /* n_older little-endian u64s, unaligned */
     uint32_t n_older;
     size_t size; /* encoded size */
@@ -83,8 +97,48 @@ void storage__record_write(uint8_t *dst, const struct record *r);
 int storage__record_read(const void *buf, size_t len, struct record_view *out,
                          char *errmsg);
 uint64_t storage__record_older(const struct record_view *v, uint32_t i);
-/* Bytes a kept revision counts against max_bytes. */
+/* Bytes a kept revision counts against max_bytes (logical: the value's
+ * length before compression). */
 uint64_t storage__entry_bytes(const struct storage_entry *e);
+/* The same bytes as stored (after compression). */
+uint64_t storage__view_stored_bytes(const struct record_view *v);
+/* Fill @r to write the record @v again as it is stored (the caller sets
+ * .older/.n_older). */
+void storage__record_from_view(struct record *r, const struct record_view *v);
+
+/* ------------------------------------------------------------------------
+ * Compression (compress.c)
+ * ---------------------------------------------------------------------- */
+
+/* Compress @len bytes at @src when that is worth it: *out (malloc'd, the
+ * caller frees it) and *out_len, or *out NULL to store the value as it is.
+ * Errors: none (a failure to compress stores the value raw). */
+void storage__compress(storage *s, const void *src, size_t len, void **out,
+                       size_t *out_len);
+/* Free @s's zstd contexts. */
+void storage__zstd_free(storage *s);
+
+/* The decompressed size a zstd frame of @len bytes declares; 0 when it is
+ * not a frame with its size (every frame compress.c writes has it). */
+unsigned long long storage__zstd_size(const void *frame, size_t len);
+
+/* Decompress @v's value, if compressed, into @buf (storage__buf_get) and
+ * point v->e.value at it. Errors: CAIRN_ECORRUPT (naming @bucket and the
+ * revision), CAIRN_ENOMEM. */
+struct storage_bufs;
+int storage__inflate(storage *s, struct storage_bufs *bufs,
+                     struct record_view *v, const char *bucket,
+                     char *errmsg);
+
+/* Buffers that live as long as a transaction (decompressed values). */
+struct storage_bufs {
+    void **p;
+    uint32_t n, cap;
+};
+/* A buffer of @size bytes owned by @b. NULL: out of memory. */
+void *storage__buf_get(struct storage_bufs *b, size_t size);
+/* Free every buffer of @b. */
+void storage__bufs_free(struct storage_bufs *b);
 
 uint64_t storage__get_u64le(const uint8_t *p);
 void storage__put_u64le(uint8_t *p, uint64_t v);
@@ -99,7 +153,8 @@ uint64_t storage__get_u64be(const uint8_t *p);
 
 struct bucket_counters {
     uint64_t keys;
-    uint64_t bytes;
+    uint64_t bytes;  /* logical: what max_bytes limits */
+    uint64_t stored; /* the same bytes as stored (after compression) */
     uint64_t rev;
     uint64_t compacted;
     uint64_t applied;
@@ -128,6 +183,10 @@ struct storage {
      * (3 per bucket), which dominated short reads; renew allocates
      * nothing. */
     storage_txn *idle_read;
+    /* zstd contexts, made at first use and kept: a context per call costs
+     * more than compressing a small value (compress.c). */
+    struct ZSTD_CCtx_s *zc;
+    struct ZSTD_DCtx_s *zd;
 };
 
 /* A bucket touched by a write transaction, with its working counters. */
@@ -143,6 +202,7 @@ struct storage_txn {
     struct touched *touched;
     uint32_t n_touched;
     uint32_t cap_touched;
+    struct storage_bufs bufs; /* decompressed values read in it */
 };
 
 struct bucket *storage__bucket_find(storage *s, const char *name);

@@ -81,6 +81,9 @@ int storage_get(storage_txn *t, const char *bucket, const void *key,
                                                         : "key purged");
     }
     if (out != NULL) {
+        if ((rc = storage__inflate(t->s, &t->bufs, &v, b->cfg.name, errmsg)) != 0) {
+            return rc;
+        }
         *out = v.e;
     }
     return 0;
@@ -109,7 +112,9 @@ int storage_history(storage_txn *t, const char *bucket, const void *key,
     }
     if (!expired(&latest.e, now)) {
         delivered++;
-        if ((rc = cb(arg, &latest.e)) != 0) {
+        if ((rc = storage__inflate(t->s, &t->bufs, &latest, b->cfg.name,
+                                   errmsg)) != 0 ||
+            (rc = cb(arg, &latest.e)) != 0) {
             return rc;
         }
     }
@@ -127,7 +132,8 @@ int storage_history(storage_txn *t, const char *bucket, const void *key,
             continue;
         }
         delivered++;
-        if ((rc = cb(arg, &v.e)) != 0) {
+        if ((rc = storage__inflate(t->s, &t->bufs, &v, b->cfg.name, errmsg)) != 0 ||
+            (rc = cb(arg, &v.e)) != 0) {
             return rc;
         }
     }
@@ -193,7 +199,8 @@ int storage_scan(storage_txn *t, const char *bucket,
     }
     rc = storage__ks_seek(&kc, from, from_len, errmsg);
     for (; rc == 0 && kc.valid; rc = storage__ks_next(&kc, errmsg)) {
-        struct storage_entry e = kc.cur.e;
+        struct storage_entry e;
+        e = kc.cur.e;
         if (args->end != NULL && args->end_len > 0 &&
             storage__key_cmp(e.key, e.key_len, args->end, args->end_len) >= 0) {
             break;
@@ -220,6 +227,11 @@ int storage_scan(storage_txn *t, const char *bucket,
             if (args->keys_only) {
                 e.value = NULL;
                 e.value_len = 0;
+            } else if ((rc = storage__inflate(t->s, &t->bufs, &kc.cur, b->cfg.name,
+                                              errmsg)) != 0) {
+                break;
+            } else {
+                e.value = kc.cur.e.value;
             }
             if ((rc = cb(arg, &e)) != 0) {
                 break;

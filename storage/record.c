@@ -51,7 +51,8 @@ uint64_t storage__get_u64be(const uint8_t *p)
 
 size_t storage__record_size(const struct record *r)
 {
-    return RECORD_HEADER + r->key_len + r->value_len + r->meta_len +
+    size_t value_len = r->zvalue != NULL ? r->zvalue_len : r->value_len;
+    return RECORD_HEADER + r->key_len + value_len + r->meta_len +
            8 * (size_t)r->n_older + RECORD_TRAILER;
 }
 
@@ -66,12 +67,14 @@ void storage__record_write(uint8_t *dst, const struct record *r)
 {
     uint8_t *p = dst;
     size_t body;
-    p[0] = RECORD_VERSION;
+    size_t value_len = r->zvalue != NULL ? r->zvalue_len : r->value_len;
+    const void *value = r->zvalue != NULL ? r->zvalue : r->value;
+    p[0] = r->zvalue != NULL ? RECORD_VERSION_ZSTD : RECORD_VERSION;
     p[1] = (uint8_t)r->op;
     p[2] = (uint8_t)(r->n_older & 0xff);
     p[3] = (uint8_t)(r->n_older >> 8);
     storage__put_u32le(p + 4, (uint32_t)r->key_len);
-    storage__put_u32le(p + 8, (uint32_t)r->value_len);
+    storage__put_u32le(p + 8, (uint32_t)value_len);
     storage__put_u32le(p + 12, (uint32_t)r->meta_len);
     storage__put_u64le(p + 16, r->revision);
     storage__put_u64le(p + 24, r->create_revision);
@@ -80,9 +83,9 @@ void storage__record_write(uint8_t *dst, const struct record *r)
     p += RECORD_HEADER;
     memcpy(p, r->key, r->key_len);
     p += r->key_len;
-    if (r->value_len > 0) {
-        memcpy(p, r->value, r->value_len);
-        p += r->value_len;
+    if (value_len > 0) {
+        memcpy(p, value, value_len);
+        p += value_len;
     }
     if (r->meta_len > 0) {
         memcpy(p, r->meta, r->meta_len);
@@ -106,7 +109,7 @@ int storage__record_read(const void *buf, size_t len, struct record_view *out,
                              "record of %zu bytes is shorter than its header",
                              len);
     }
-    if (p[0] != RECORD_VERSION) {
+    if (p[0] != RECORD_VERSION && p[0] != RECORD_VERSION_ZSTD) {
         return storage__fail(errmsg, CAIRN_ECORRUPT,
                              "record has unknown version %u", p[0]);
     }
@@ -142,6 +145,22 @@ int storage__record_read(const void *buf, size_t len, struct record_view *out,
     out->e.key_len = klen;
     out->e.value = vlen > 0 ? p + RECORD_HEADER + klen : NULL;
     out->e.value_len = vlen;
+    if (p[0] == RECORD_VERSION_ZSTD) {
+        unsigned long long raw;
+        if (vlen == 0 ||
+            (raw = storage__zstd_size(p + RECORD_HEADER + klen, vlen)) ==
+                0 ||
+            raw > CAIRN_VALUE_HARD_MAX) {
+            return storage__fail(errmsg, CAIRN_ECORRUPT,
+                                 "record of revision %llu holds a bad "
+                                 "compressed value",
+                                 (unsigned long long)out->e.revision);
+        }
+        out->zvalue = out->e.value;
+        out->zvalue_len = vlen;
+        out->e.value = NULL;
+        out->e.value_len = raw;
+    }
     out->e.meta = mlen > 0 ? p + RECORD_HEADER + klen + vlen : NULL;
     out->e.meta_len = mlen;
     out->older = p + RECORD_HEADER + klen + vlen + mlen;
@@ -158,4 +177,29 @@ uint64_t storage__record_older(const struct record_view *v, uint32_t i)
 uint64_t storage__entry_bytes(const struct storage_entry *e)
 {
     return e->key_len + e->value_len + e->meta_len;
+}
+
+uint64_t storage__view_stored_bytes(const struct record_view *v)
+{
+    return v->e.key_len +
+           (v->zvalue != NULL ? v->zvalue_len : v->e.value_len) +
+           v->e.meta_len;
+}
+
+void storage__record_from_view(struct record *r, const struct record_view *v)
+{
+    memset(r, 0, sizeof *r);
+    r->op = v->e.op;
+    r->key = v->e.key;
+    r->key_len = v->e.key_len;
+    r->value = v->e.value;
+    r->value_len = v->e.value_len;
+    r->zvalue = v->zvalue;
+    r->zvalue_len = v->zvalue_len;
+    r->meta = v->e.meta;
+    r->meta_len = v->e.meta_len;
+    r->revision = v->e.revision;
+    r->create_revision = v->e.create_revision;
+    r->updated = v->e.updated;
+    r->expires_at = v->e.expires_at;
 }

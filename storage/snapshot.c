@@ -338,18 +338,7 @@ static int restore_record(MDB_txn *txn, struct bucket *b, const void *raw,
     } else if (rc != CAIRN_ENOTFOUND) {
         return rc;
     }
-    memset(&r, 0, sizeof r);
-    r.op = rv->e.op;
-    r.key = rv->e.key;
-    r.key_len = rv->e.key_len;
-    r.value = rv->e.value;
-    r.value_len = rv->e.value_len;
-    r.meta = rv->e.meta;
-    r.meta_len = rv->e.meta_len;
-    r.revision = rv->e.revision;
-    r.create_revision = rv->e.create_revision;
-    r.updated = rv->e.updated;
-    r.expires_at = rv->e.expires_at;
+    storage__record_from_view(&r, rv);
     r.older = older;
     r.n_older = n;
     if ((rc = storage__ks_put(txn, b->kdb, &r, errmsg)) != 0) {
@@ -359,6 +348,7 @@ static int restore_record(MDB_txn *txn, struct bucket *b, const void *raw,
         c->keys++;
     }
     c->bytes += storage__entry_bytes(&rv->e);
+    c->stored += storage__view_stored_bytes(rv);
     return 0;
 }
 
@@ -367,7 +357,7 @@ static int restore_into(storage *s, const char *bucket, const struct snap *sn,
 {
     struct bucket *existing = storage__bucket_find(s, bucket);
     struct bucket *b = NULL, tmp;
-    struct bucket_counters c = {0};
+    struct bucket_counters c = {0}, fin;
     MDB_txn *txn;
     int rc;
 
@@ -412,8 +402,12 @@ static int restore_into(storage *s, const char *bucket, const struct snap *sn,
                            (unsigned long long)c.bytes);
         goto err;
     }
+    /* Snapshots carry records as stored, so their stored bytes are
+     * counted here rather than carried. */
+    fin = sn->c;
+    fin.stored = c.stored;
     if ((rc = restore_dedup(txn, b, sn, errmsg)) != 0 ||
-        (rc = storage__counters_put(txn, s, b, &sn->c, errmsg)) != 0) {
+        (rc = storage__counters_put(txn, s, b, &fin, errmsg)) != 0) {
         goto err;
     }
     if ((rc = mdb_txn_commit(txn)) != 0) {
@@ -425,10 +419,10 @@ static int restore_into(storage *s, const char *bucket, const struct snap *sn,
     if (existing != NULL) {
         existing->cfg = sn->cfg;
         existing->created = sn->created;
-        existing->c = sn->c;
+        existing->c = fin;
         return 0;
     }
-    b->c = sn->c;
+    b->c = fin;
     return storage__bucket_cache_add(s, b, errmsg);
 err:
     mdb_txn_abort(txn);

@@ -88,7 +88,10 @@ struct storage_bucket_info {
     cairn_bucket_config config;
     uint64_t created;        /* time of the create command, ns */
     uint64_t keys;           /* keys whose latest revision is a value */
-    uint64_t bytes;          /* key+value+metadata bytes of kept revisions */
+    uint64_t bytes;          /* key+value+metadata bytes of kept revisions
+                              * (logical: what max_bytes limits) */
+    uint64_t stored_bytes;   /* the same bytes as stored, after
+                              * compression */
     uint64_t last_revision;  /* 0: nothing written yet */
     uint64_t compacted_revision; /* a change at or below it may be gone */
     uint64_t applied_index;  /* highest index given to storage_apply */
