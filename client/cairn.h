@@ -574,7 +574,8 @@ CAIRN_API int cairn_txn(cairn_client *c, const char *bucket,
  * on; then one CAIRN_WATCH_SYNCED event; then every change as it is
  * applied. Events come in revision order, each revision at most once, and
  * none is skipped, across leader changes, lost connections and nodes that
- * stop: the library resumes the watch, on any replica of the bucket, from
+ * stop: the library resumes the watch, on the bucket's leader when it knows
+ * it and else on any replica that answers, from
  * the revision after the last one it delivered, and delivers the SYNCED
  * event only once. A revision that was superseded before the watch read it
  * (the bucket keeps `history` revisions per key; purge and expiry drop a
@@ -634,8 +635,9 @@ typedef struct cairn_watch_event {
     uint64_t revision;  /* ENTRY: the entry's; SYNCED: the revision the
                          * initial data reached */
     cairn_entry entry;  /* ENTRY: the key, its value (PUT) and revisions */
-    int code;           /* ENDED: the error (CAIRN_ECANCELED after
-                         * cairn_watch_cancel()) */
+    int code;           /* ENDED: the error. Not delivered after
+                         * cairn_watch_cancel(): a cancelled watch gets
+                         * no further callback at all */
     const char *errmsg; /* ENDED: its message */
 } cairn_watch_event;
 

@@ -154,6 +154,13 @@ static void deliver(cairn_watch *w, const cairn_watch_event *ev)
         run_cb(w, ev);
         return;
     }
+    uv_mutex_lock(&w->mu);
+    if (w->canceled) {
+        /* cairn_watch_cancel(): the caller takes nothing more. */
+        uv_mutex_unlock(&w->mu);
+        return;
+    }
+    uv_mutex_unlock(&w->mu);
     q = qev_copy(ev);
     uv_mutex_lock(&w->mu);
     if (q == NULL) {

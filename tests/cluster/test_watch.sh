@@ -15,10 +15,15 @@
 #    node cuts it off with a reason in its log instead of buffering it all
 #    (its memory stays well below what was written), and once it reads
 #    again the watcher still gets every revision exactly once.
+#  - cairn-watch-api (watch_api.c) on a fresh bucket: libcairn's callback
+#    watches, cairn_watch_cancel() from a callback and from another thread,
+#    the iterator's timeout and end, and the errors of cairn_watch_open().
 # Usage: test_watch.sh PATH/TO/cairnd PATH/TO/cairn PATH/TO/cairn-test-client
+#                      PATH/TO/cairn-watch-api
 cairnd=$1
 cairn=$2
 client=$3
+watch_api=$4
 node_flags=(--expire-interval-ms 200)
 . "$(dirname "$0")/lib.sh"
 
@@ -203,6 +208,13 @@ wait "${wpid[slow]}" || rc=$?
 [ "$(revs slow)" = "$(seq 1 "$n_big")" ] ||
     fail "slow watcher: $(diff <(revs slow) <(seq 1 "$n_big") | head -n 10)"
 
-echo "7. every node stops cleanly"
+echo "7. the watch API: callbacks, cancellation, the iterator (cairn-watch-api)"
+run 0 bucket add api --replicas 3 --history 8
+rc=0
+"$watch_api" "$all" api >"$work/watch_api.out" 2>&1 || rc=$?
+sed 's/^/   /' "$work/watch_api.out"
+[ $rc -eq 0 ] || fail "cairn-watch-api exited $rc"
+
+echo "8. every node stops cleanly"
 stop_all
 echo "OK"
