@@ -125,8 +125,15 @@ CAIRN_API int cairn_msgpack_check_prefix(const void *buf, size_t len,
  * Bucket configuration
  * ---------------------------------------------------------------------- */
 
+/* Where a bucket's replicas keep its data (docs/cairnd.md, "Memory
+ * buckets"). */
 enum cairn_storage_kind {
+    /* On disk, synced: survives any restart. */
     CAIRN_STORAGE_FILE = 0,
+    /* In each node's memory directory (tmpfs): no disk I/O when writing;
+     * kept while a majority of the replicas keep it, lost on a replica
+     * whose machine restarts (the others catch it up) and lost whole when
+     * every replica's is lost at once. The bucket itself stays. */
     CAIRN_STORAGE_MEMORY = 1,
 };
 

@@ -108,8 +108,11 @@ struct consensus_options {
     uint64_t id;               /* this node's raft id, non-zero */
     const char *cluster;       /* cluster name (copied) */
     const char *peer_address;  /* "a.b.c.d:port" (copied); port 0: any */
-    const char *raft_dir;      /* groups' logs go in <raft_dir>/<group id> */
-    storage *storage;          /* (borrowed) the node's storage */
+    const char *raft_dir;      /* groups' logs go in <raft_dir>/<group id>,
+                                  unless a group is given its own */
+    storage *storage;          /* (borrowed) the node's storage: the
+                                  groups' buckets, unless a group is given
+                                  its own */
     unsigned election_timeout_ms; /* 0: 1000 */
     unsigned heartbeat_ms;        /* 0: 100 */
     unsigned snapshot_threshold;  /* 0: 100000 */
@@ -143,18 +146,33 @@ struct consensus_member {
 };
 
 /*
+ * Where one group keeps its state, when not where the node's options say:
+ * a node holds buckets of both kinds, file and memory (docs/cairnd.md), in
+ * two storage environments with a Raft directory each. A NULL field takes
+ * the node's value (consensus_options.storage, .raft_dir).
+ */
+struct consensus_group_options {
+    storage *storage;     /* (borrowed) must outlive the group */
+    const char *raft_dir; /* (copied) the log goes in <raft_dir>/<group id> */
+};
+
+/*
  * Start this node's replica of group @group_id, which replicates bucket
- * @bucket (it must exist in the node's storage) over @members (1..5, this
- * node among them; copied). A group whose log directory is new is
- * bootstrapped with @members; one that has a log resumes from it. With
- * @n 0 a new replica starts with no configuration at all and waits for
- * a leader to add it (consensus_group_add() on the leader's side).
+ * @bucket over @members (1..5, this node among them; copied). @go (may be
+ * NULL: the node's defaults for both) says which storage holds the bucket
+ * (it must exist there) and under which directory the group's log lives.
+ * A group whose log directory is new is bootstrapped with @members; one
+ * that has a log resumes from it. With @n 0 a new replica starts with no
+ * configuration at all and waits for a leader to add it
+ * (consensus_group_add() on the leader's side).
  * On success *out is valid until consensus_group_stop()'s callback.
- * Errors: CAIRN_EINVAL (members, bucket), CAIRN_EEXIST (group already
- * running), CAIRN_EIO (log directory, raft start), CAIRN_ENOMEM.
+ * Errors: CAIRN_EINVAL (members, bucket, a path too long), CAIRN_EEXIST
+ * (group already running), CAIRN_EIO (log directory, raft start),
+ * CAIRN_ENOMEM.
  */
 int consensus_group_start(consensus *c, uint64_t group_id, const char *bucket,
                           const struct consensus_member *members, unsigned n,
+                          const struct consensus_group_options *go,
                           consensus_group **out, char *errmsg);
 
 /*

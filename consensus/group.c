@@ -480,10 +480,13 @@ void consensus_group_stop(consensus_group *g, void (*cb)(void *data),
 
 int consensus_group_start(consensus *c, uint64_t group_id, const char *bucket,
                           const struct consensus_member *members, unsigned n,
+                          const struct consensus_group_options *go,
                           consensus_group **out, char *errmsg)
 {
     struct raft_configuration conf;
     const char *self = NULL;
+    const char *raft_dir = c->raft_dir;
+    storage *s = c->s;
     consensus_group *g;
     int rc;
 
@@ -518,16 +521,22 @@ int consensus_group_start(consensus *c, uint64_t group_id, const char *bucket,
     if (g == NULL) {
         return fail(errmsg, CAIRN_ENOMEM, "group: out of memory");
     }
+    if (go != NULL && go->storage != NULL) {
+        s = go->storage;
+    }
+    if (go != NULL && go->raft_dir != NULL) {
+        raft_dir = go->raft_dir;
+    }
     g->c = c;
     g->id = group_id;
     g->queue_tail = &g->queue;
-    if ((size_t)snprintf(g->dir, sizeof g->dir, "%s/%llu", c->raft_dir,
+    if ((size_t)snprintf(g->dir, sizeof g->dir, "%s/%llu", raft_dir,
                          (unsigned long long)group_id) >= sizeof g->dir) {
         free(g);
         return fail(errmsg, CAIRN_EINVAL, "group %llu: path too long",
                     (unsigned long long)group_id);
     }
-    if ((rc = consensus__fsm_init(&g->fsm, c->s, bucket, errmsg)) != 0 ||
+    if ((rc = consensus__fsm_init(&g->fsm, s, bucket, errmsg)) != 0 ||
         (rc = make_dirs(g->dir, errmsg)) != 0) {
         free(g);
         return rc;

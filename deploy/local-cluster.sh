@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
 # A three-node cairn cluster on 127.0.0.1, for trying cairn out and for
 # tests. Run with --help for the commands and the environment.
+# Each node keeps its data under $CAIRN_DATA and its memory buckets in a
+# --memory-dir of its own under /dev/shm ($CAIRN_MEMORY): stop keeps both,
+# so a restart finds every bucket; a reboot of the machine empties the
+# memory directories (memory buckets come back empty).
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -19,7 +23,8 @@ commands:
             wait until the cluster answers, print how to use it. A
             stopped or killed node comes back with its data.
   stop      stop the nodes: SIGTERM, then SIGKILL after
-            \$CAIRN_STOP_TIMEOUT seconds (default 10)
+            \$CAIRN_STOP_TIMEOUT seconds (default 10). Their data and
+            memory directories stay.
   restart   stop, then start (a node runs the binary it started with:
             restart after a new build)
   status    each node: name, client address, PID, running or stopped,
@@ -34,6 +39,13 @@ environment:
   CAIRN_DATA              data root (default: <repo>/data/local-cluster);
                           node N keeps its data, cairnd.pid and cairnd.log
                           in \$CAIRN_DATA/nN
+  CAIRN_MEMORY            memory root: node N's --memory-dir, where buckets
+                          with --storage memory live, is \$CAIRN_MEMORY/nN
+                          (default: /dev/shm/cairn-local-<checksum of the
+                          data root's path>, so two data roots never share
+                          one; \$CAIRN_DATA/memory without /dev/shm). Like
+                          the data, stop keeps it; a reboot empties it
+                          (docs/cairnd.md, "Memory buckets")
   CAIRN_LOCAL_PORT_BASE   port base B (default 7400): client ports B+1..B+3,
                           peer B+101..B+103, HTTP B+201..B+203. A data root
                           keeps the base it was created with.
@@ -70,6 +82,17 @@ case $build_dir in /*) ;; *) build_dir=$PWD/$build_dir ;; esac
 case $data in /*) ;; *) data=$PWD/$data ;; esac
 # One spelling of the path: the nodes are recognized by it (running_pid).
 data=$(realpath -m -- "$data")
+# Memory directories are named after the data root: a node must get the
+# same one at every start (another is refused, exit 2), and another data
+# root (another cluster) must not get it.
+if [ -n "${CAIRN_MEMORY:-}" ]; then
+    memory=$CAIRN_MEMORY
+    case $memory in /*) ;; *) memory=$PWD/$memory ;; esac
+elif [ -d /dev/shm ]; then
+    memory=/dev/shm/cairn-local-$(printf '%s' "$data" | cksum | cut -d ' ' -f 1)
+else
+    memory=$data/memory
+fi
 bin=$build_dir/bin
 stop_timeout=${CAIRN_STOP_TIMEOUT:-10}
 start_timeout=${CAIRN_START_TIMEOUT:-30}
@@ -100,6 +123,7 @@ client_addr() { echo "127.0.0.1:$((base + $1))"; }
 peer_addr() { echo "127.0.0.1:$((base + 100 + $1))"; }
 http_addr() { echo "127.0.0.1:$((base + 200 + $1))"; }
 node_dir() { echo "$data/n$1"; }
+memory_dir() { echo "$memory/n$1"; }
 pid_file() { echo "$data/n$1/cairnd.pid"; }
 log_file() { echo "$data/n$1/cairnd.log"; }
 
@@ -249,12 +273,12 @@ check_ports() {
 start_node() {
     local id=$1 dir
     dir=$(node_dir "$id")
-    mkdir -p "$dir"
+    mkdir -p "$dir" "$memory"
     echo "starting n$id (client $(client_addr "$id"), log $(log_file "$id"))"
     # setsid: the node outlives this script and the terminal's signals.
     # 9>&-: the node must not hold our lock.
     setsid "$bin/cairnd" --id "$id" --name "n$id" --cluster "$cluster_name" \
-        --data-dir "$dir" \
+        --data-dir "$dir" --memory-dir "$(memory_dir "$id")" \
         --client-listen "$(client_addr "$id")" \
         --peer-listen "$(peer_addr "$id")" \
         --http-listen "$(http_addr "$id")" \
@@ -346,6 +370,7 @@ Status:  $0 status
 Stop:    $0 stop        (start again: $0 start; the data stays)
 Logs:    $data/n{1,2,3}/cairnd.log  ($0 logs [n1|n2|n3])
 Data:    $data  (remove it after stop for a fresh cluster)
+Memory:  $memory  (memory buckets: kept by stop, lost at reboot)
 EOF
     if [ ! -x "$bin/cairn" ]; then
         echo "(The cairn CLI is not built yet: $bin/cairn. Meanwhile:"

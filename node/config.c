@@ -28,6 +28,7 @@ enum opt {
     OPT_ID = 256,
     OPT_NAME,
     OPT_DATA_DIR,
+    OPT_MEMORY_DIR,
     OPT_CLIENT_LISTEN,
     OPT_PEER_LISTEN,
     OPT_HTTP_LISTEN,
@@ -54,6 +55,7 @@ static const struct option long_options[] = {
     {"id", required_argument, NULL, OPT_ID},
     {"name", required_argument, NULL, OPT_NAME},
     {"data-dir", required_argument, NULL, OPT_DATA_DIR},
+    {"memory-dir", required_argument, NULL, OPT_MEMORY_DIR},
     {"client-listen", required_argument, NULL, OPT_CLIENT_LISTEN},
     {"peer-listen", required_argument, NULL, OPT_PEER_LISTEN},
     {"http-listen", required_argument, NULL, OPT_HTTP_LISTEN},
@@ -482,16 +484,20 @@ static int apply(struct parse_state *st, int opt, const char *value,
             }
             return 0;
         case OPT_DATA_DIR:
+        case OPT_MEMORY_DIR: {
+            char *path = opt == OPT_DATA_DIR ? cfg->data_dir
+                                             : cfg->memory_dir;
             if (len == 0) {
                 return fail(errmsg, w, "%s: the path is empty", subj);
             }
-            if (len >= sizeof cfg->data_dir) {
+            if (len >= NODE_PATH_MAX) {
                 return fail(errmsg, w,
-                            "%s: the path of %zu bytes is longer than %zu",
-                            subj, len, sizeof cfg->data_dir - 1);
+                            "%s: the path of %zu bytes is longer than %d",
+                            subj, len, NODE_PATH_MAX - 1);
             }
-            memcpy(cfg->data_dir, value, len + 1);
+            memcpy(path, value, len + 1);
             return 0;
+        }
         case OPT_CLIENT_LISTEN:
             return set_addr(value, false, &cfg->client_listen, w, subj,
                             errmsg);
@@ -950,6 +956,13 @@ static int finish(struct parse_state *st, char *errmsg)
         snprintf(cfg->name, sizeof cfg->name, "node%llu",
                  (unsigned long long)cfg->id);
     }
+    if (cfg->memory_dir[0] == '\0') {
+        /* Named after the cluster and the id, so that nodes of different
+         * clusters on one machine get different directories. */
+        snprintf(cfg->memory_dir, sizeof cfg->memory_dir,
+                 NODE_DEFAULT_MEMORY_DIR, cfg->cluster,
+                 (unsigned long long)cfg->id);
+    }
     if ((uint64_t)cfg->election_timeout_ms <=
         (uint64_t)ELECTION_HEARTBEATS * cfg->heartbeat_ms) {
         return fail(errmsg, w,
@@ -1093,6 +1106,9 @@ void node_config_usage(FILE *out)
         "(required)\n"
         "  --name NAME             [A-Za-z0-9_.-]{1,64} (default: node<id>)\n"
         "  --data-dir PATH         where the node keeps its data (required)\n"
+        "  --memory-dir PATH       where memory buckets keep their data, on\n"
+        "                          tmpfs: lost when the machine restarts\n"
+        "                          (default: /dev/shm/cairn-<cluster>-<id>)\n"
         "  --tag KEY:VALUE         placement tag, repeatable, up to 16, each\n"
         "                          at most 128 bytes (e.g. zone:a)\n"
         "  --cluster NAME          [A-Za-z0-9_.-]{1,64} (default: cairn)\n"

@@ -30,6 +30,7 @@
  *   --id N                   raft id, 1..2^63-1; required
  *   --name NAME              [A-Za-z0-9_.-]{1,64}; default "node<id>"
  *   --data-dir PATH          required
+ *   --memory-dir PATH        default /dev/shm/cairn-<cluster>-<id>
  *   --client-listen IP:PORT  default 127.0.0.1:7401
  *   --peer-listen IP:PORT    default 127.0.0.1:7501; not 0.0.0.0
  *   --http-listen IP:PORT    default 127.0.0.1:7601
@@ -109,6 +110,8 @@
 #define NODE_DEFAULT_ELECTION_TIMEOUT_MS 1000u
 #define NODE_DEFAULT_HEARTBEAT_MS 100u
 #define NODE_DEFAULT_MAP_SIZE (8ull << 30)
+/* printf format of the default --memory-dir: the cluster name, the id. */
+#define NODE_DEFAULT_MEMORY_DIR "/dev/shm/cairn-%s-%llu"
 #define NODE_DEFAULT_EXPIRE_INTERVAL_MS 1000u
 
 /* An IPv4 address and port, checked. */
@@ -145,6 +148,14 @@ struct node_config {
     /* --data-dir: where the node keeps LMDB and the Raft logs. Required;
      * not checked for existence here (the daemon creates or opens it). */
     char data_dir[NODE_PATH_MAX];
+    /* --memory-dir: where the buckets with storage "memory" keep their
+     * data and Raft logs; meant to be on tmpfs, so their writes touch no
+     * disk (docs/cairnd.md, "Memory buckets"). Default
+     * /dev/shm/cairn-<cluster>-<id> (NODE_DEFAULT_MEMORY_DIR), set once
+     * --cluster and --id are known. Not checked here: the daemon creates or
+     * opens it, and refuses one that another node holds or that belongs to
+     * another data directory. */
+    char memory_dir[NODE_PATH_MAX];
     /* --config: the file that was read, "" when none. */
     char config_file[NODE_PATH_MAX];
     /* --client-listen: the client protocol listener. Default

@@ -1,18 +1,28 @@
-/* The node: data directory, storage, consensus and the meta group. */
+/* The node: data and memory directories, storage, consensus and the meta
+ * group. */
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
+#include <linux/magic.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
 
 #define IDENTITY_FORMAT "cairn-node 1\nid %llu\ncluster %s\n"
+/* The memory directory's IDENTITY: the absolute path of the data directory
+ * whose node it belongs to. */
+#define MEMORY_IDENTITY_PREFIX "cairn-memory 1\ndata-dir "
+#define MEMORY_IDENTITY_FORMAT MEMORY_IDENTITY_PREFIX "%s\n"
+#define IDENTITY_MAX (NODE_PATH_MAX + 64)
 #define LEADER_POLL_MS 200
 
 
@@ -44,6 +54,23 @@ static void consensus_log(void *data, int level, const char *group,
     node_log((enum node_log_level)level, "raft", group, "%s", msg);
 }
 
+static int rm_entry(const char *path, const struct stat *st, int flag,
+                    struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    if (remove(path) != 0 && errno != ENOENT) {
+        LOG_WARN("node", NULL, "remove '%s': %s", path, strerror(errno));
+    }
+    return 0;
+}
+
+void node_remove_tree(const char *path)
+{
+    nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
 /* Join @dir and @name into @out; -1 if it does not fit. */
 static int path_join(char *out, size_t size, const char *dir, const char *name)
 {
@@ -51,73 +78,61 @@ static int path_join(char *out, size_t size, const char *dir, const char *name)
     return n > 0 && (size_t)n < size ? 0 : -1;
 }
 
-/* Take the data directory's lock: one process per directory. */
-static int take_lock(node *n, char *errmsg)
+/*
+ * Take the lock of directory @dir (given as @flag): one process per
+ * directory, held in *fd until the node stops. Another process holding it
+ * is @busy_code, with a message naming the directory and ending in @hint.
+ */
+static int take_lock(const char *dir, const char *flag, int busy_code,
+                     const char *hint, int *fd, char *errmsg)
 {
     char path[NODE_PATH_MAX + 8];
-    if (path_join(path, sizeof path, n->cfg.data_dir, "LOCK") != 0) {
-        return fail(errmsg, CAIRN_EINVAL, "--data-dir: path too long");
+    if (path_join(path, sizeof path, dir, "LOCK") != 0) {
+        return fail(errmsg, CAIRN_EINVAL, "%s: path too long", flag);
     }
-    n->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (n->lock_fd < 0) {
+    *fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (*fd < 0) {
         return fail(errmsg, CAIRN_EIO, "open '%s': %s", path,
                     strerror(errno));
     }
-    if (flock(n->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+    if (flock(*fd, LOCK_EX | LOCK_NB) != 0) {
         int err = errno;
-        close(n->lock_fd);
-        n->lock_fd = -1;
+        close(*fd);
+        *fd = -1;
         return err == EWOULDBLOCK
-                   ? fail(errmsg, CAIRN_EBUSY,
-                          "data directory '%s' is in use by another cairnd",
-                          n->cfg.data_dir)
+                   ? fail(errmsg, busy_code,
+                          "%s: '%s' is in use by another cairnd%s", flag, dir,
+                          hint)
                    : fail(errmsg, CAIRN_EIO, "lock '%s': %s", path,
                           strerror(err));
     }
     return 0;
 }
 
-/*
- * Check the directory's identity, or write it for a new node. *fresh says
- * whether the node starts from nothing. Nothing is written unless the
- * configuration can bootstrap a new node.
- */
-static int check_identity(node *n, bool *fresh, char *errmsg)
+/* Read the small file @path into @have (@size bytes, NUL-terminated).
+ * *found is false when there is no such file. Errors: CAIRN_EIO. */
+static int read_identity(const char *path, char *have, size_t size,
+                         bool *found, char *errmsg)
 {
-    char path[NODE_PATH_MAX + 16], want[256], have[256];
-    FILE *f;
+    FILE *f = fopen(path, "r");
     size_t len;
-    snprintf(want, sizeof want, IDENTITY_FORMAT, (unsigned long long)n->cfg.id,
-             n->cfg.cluster);
-    if (path_join(path, sizeof path, n->cfg.data_dir, "IDENTITY") != 0) {
-        return fail(errmsg, CAIRN_EINVAL, "--data-dir: path too long");
+    *found = f != NULL;
+    if (f == NULL) {
+        return errno == ENOENT ? 0
+                               : fail(errmsg, CAIRN_EIO, "read '%s': %s", path,
+                                      strerror(errno));
     }
-    f = fopen(path, "r");
-    if (f != NULL) {
-        len = fread(have, 1, sizeof have - 1, f);
-        fclose(f);
-        have[len] = '\0';
-        if (strcmp(have, want) != 0) {
-            return fail(errmsg, CAIRN_EINVAL,
-                        "--data-dir: '%s' belongs to another node or cluster "
-                        "(its IDENTITY says: %.80s)",
-                        n->cfg.data_dir, have);
-        }
-        *fresh = false;
-        return 0;
-    }
-    if (errno != ENOENT) {
-        return fail(errmsg, CAIRN_EIO, "read '%s': %s", path, strerror(errno));
-    }
-    if (n->cfg.bootstrap == NODE_BOOTSTRAP_NONE) {
-        return fail(errmsg, CAIRN_EINVAL,
-                    "--data-dir: '%s' holds no node yet: give "
-                    "--initial-cluster to bootstrap a cluster or --join to "
-                    "join a running one",
-                    n->cfg.data_dir);
-    }
-    f = fopen(path, "w");
-    if (f == NULL || fputs(want, f) == EOF || fflush(f) != 0 ||
+    len = fread(have, 1, size - 1, f);
+    fclose(f);
+    have[len] = '\0';
+    return 0;
+}
+
+/* Write @text to the new file @path, synced. Errors: CAIRN_EIO. */
+static int write_identity(const char *path, const char *text, char *errmsg)
+{
+    FILE *f = fopen(path, "w");
+    if (f == NULL || fputs(text, f) == EOF || fflush(f) != 0 ||
         fsync(fileno(f)) != 0) {
         int err = errno;
         if (f != NULL) {
@@ -126,7 +141,47 @@ static int check_identity(node *n, bool *fresh, char *errmsg)
         return fail(errmsg, CAIRN_EIO, "write '%s': %s", path, strerror(err));
     }
     fclose(f);
-    *fresh = true;
+    return 0;
+}
+
+/* The data directory's IDENTITY for this node, into @out (256 bytes). */
+static void identity_text(const node *n, char *out)
+{
+    snprintf(out, 256, IDENTITY_FORMAT, (unsigned long long)n->cfg.id,
+             n->cfg.cluster);
+}
+
+/*
+ * Check the data directory's identity. *fresh says whether the node starts
+ * from nothing: its IDENTITY is written by claim_dirs() once every check
+ * passed, so a refused start writes nothing.
+ */
+static int check_identity(node *n, bool *fresh, char *errmsg)
+{
+    char path[NODE_PATH_MAX + 16], want[256], have[256];
+    bool found;
+    int rc;
+    identity_text(n, want);
+    if (path_join(path, sizeof path, n->cfg.data_dir, "IDENTITY") != 0) {
+        return fail(errmsg, CAIRN_EINVAL, "--data-dir: path too long");
+    }
+    if ((rc = read_identity(path, have, sizeof have, &found, errmsg)) != 0) {
+        return rc;
+    }
+    if (found && strcmp(have, want) != 0) {
+        return fail(errmsg, CAIRN_EINVAL,
+                    "--data-dir: '%s' belongs to another node or cluster "
+                    "(its IDENTITY says: %.80s)",
+                    n->cfg.data_dir, have);
+    }
+    if (!found && n->cfg.bootstrap == NODE_BOOTSTRAP_NONE) {
+        return fail(errmsg, CAIRN_EINVAL,
+                    "--data-dir: '%s' holds no node yet: give "
+                    "--initial-cluster to bootstrap a cluster or --join to "
+                    "join a running one",
+                    n->cfg.data_dir);
+    }
+    *fresh = !found;
     return 0;
 }
 
@@ -137,6 +192,136 @@ static int make_dir(const char *path, char *errmsg)
                     strerror(errno));
     }
     return 0;
+}
+
+/*
+ * Open the memory directory (--memory-dir, docs/cairnd.md "Memory
+ * buckets"): create it (0700) when missing, take its lock, and check that
+ * it belongs to this node's data directory. *want is set to the identity
+ * it must hold, *claimed to whether it holds it already. Writes nothing
+ * but the directory and its LOCK file.
+ *
+ * Two nodes given one memory directory, or a directory of another data
+ * directory, are configuration mistakes (a default directory is named
+ * after the cluster and the id, so two nodes share it only when they share
+ * both): CAIRN_EINVAL, and cairnd exits 2. Errors: also CAIRN_EIO.
+ */
+static int memory_dir_check(node *n, char *want, bool *claimed,
+                            char *errmsg)
+{
+    const char *dir = n->cfg.memory_dir;
+    char data_abs[PATH_MAX], path[NODE_PATH_MAX + 16], have[IDENTITY_MAX];
+    struct stat a, b;
+    bool found;
+    int rc;
+
+    if (realpath(n->cfg.data_dir, data_abs) == NULL) {
+        return fail(errmsg, CAIRN_EIO, "resolve '%s': %s", n->cfg.data_dir,
+                    strerror(errno));
+    }
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+        return fail(errmsg, CAIRN_EIO,
+                    "--memory-dir: create directory '%s': %s (its parent "
+                    "must exist)",
+                    dir, strerror(errno));
+    }
+    if (stat(dir, &a) != 0 || stat(data_abs, &b) != 0) {
+        return fail(errmsg, CAIRN_EIO, "stat '%s': %s", dir, strerror(errno));
+    }
+    if (a.st_dev == b.st_dev && a.st_ino == b.st_ino) {
+        return fail(errmsg, CAIRN_EINVAL,
+                    "--memory-dir: '%s' is the data directory: give memory "
+                    "buckets a directory of their own, on tmpfs",
+                    dir);
+    }
+    rc = take_lock(dir, "--memory-dir", CAIRN_EINVAL,
+                   ": give each node its own memory directory",
+                   &n->mem_lock_fd, errmsg);
+    if (rc != 0) {
+        return rc;
+    }
+    snprintf(want, IDENTITY_MAX, MEMORY_IDENTITY_FORMAT, data_abs);
+    if (path_join(path, sizeof path, dir, "IDENTITY") != 0) {
+        return fail(errmsg, CAIRN_EINVAL, "--memory-dir: path too long");
+    }
+    if ((rc = read_identity(path, have, sizeof have, &found, errmsg)) != 0) {
+        return rc;
+    }
+    *claimed = found && strcmp(have, want) == 0;
+    if (found && !*claimed) {
+        size_t plen = strlen(MEMORY_IDENTITY_PREFIX);
+        if (strncmp(have, MEMORY_IDENTITY_PREFIX, plen) == 0) {
+            have[plen + strcspn(have + plen, "\n")] = '\0';
+            return fail(errmsg, CAIRN_EINVAL,
+                        "--memory-dir: '%s' belongs to the node of data "
+                        "directory '%s', not to '%s'",
+                        dir, have + plen, data_abs);
+        }
+        have[strcspn(have, "\n")] = '\0';
+        return fail(errmsg, CAIRN_EINVAL,
+                    "--memory-dir: '%s' holds an IDENTITY that is not a "
+                    "memory directory's (it says: %.60s)",
+                    dir, have);
+    }
+    return 0;
+}
+
+/*
+ * Every check passed: write the identities that are missing. A fresh node
+ * also empties a memory directory that named its data directory already:
+ * what it holds belongs to an earlier node in that directory.
+ */
+static int claim_dirs(node *n, bool fresh, const char *mem_want,
+                      bool mem_claimed, char *errmsg)
+{
+    char path[NODE_PATH_MAX + 16], want[256];
+    int rc;
+    /* The paths fit: the checks built them already. */
+    if (fresh) {
+        identity_text(n, want);
+        path_join(path, sizeof path, n->cfg.data_dir, "IDENTITY");
+        if ((rc = write_identity(path, want, errmsg)) != 0) {
+            return rc;
+        }
+    }
+    if (fresh && mem_claimed) {
+        const char *sub[] = {"storage", "raft"};
+        for (unsigned i = 0; i < 2; i++) {
+            if (path_join(path, sizeof path, n->cfg.memory_dir, sub[i]) == 0) {
+                node_remove_tree(path);
+            }
+        }
+    }
+    if (!mem_claimed) {
+        path_join(path, sizeof path, n->cfg.memory_dir, "IDENTITY");
+        return write_identity(path, mem_want, errmsg);
+    }
+    return 0;
+}
+
+/* Open the memory environment: <memory dir>/storage, with no fsync, since
+ * tmpfs keeps nothing a sync would save. */
+static int open_memory_storage(node *n, char *errmsg)
+{
+    char dir[NODE_PATH_MAX + 16];
+    struct storage_options so = {0};
+    struct statfs fs;
+    if (path_join(dir, sizeof dir, n->cfg.memory_dir, "storage") != 0 ||
+        path_join(n->mem_raft_dir, sizeof n->mem_raft_dir, n->cfg.memory_dir,
+                  "raft") != 0) {
+        return fail(errmsg, CAIRN_EINVAL, "--memory-dir: path too long");
+    }
+    if (statfs(n->cfg.memory_dir, &fs) == 0 &&
+        (unsigned long)fs.f_type != (unsigned long)TMPFS_MAGIC &&
+        (unsigned long)fs.f_type != (unsigned long)RAMFS_MAGIC) {
+        LOG_WARN("node", NULL,
+                 "the memory directory is not on tmpfs: memory buckets "
+                 "write to its file system path=%s",
+                 n->cfg.memory_dir);
+    }
+    so.map_size = n->cfg.map_size;
+    so.no_sync = true;
+    return storage_open(dir, &so, &n->ms, errmsg);
 }
 
 /* The meta group's bucket: created identically on every voter. */
@@ -182,10 +367,10 @@ int node_start(uv_loop_t *loop, const struct node_config *cfg, node **out,
 {
     struct consensus_options o = {0};
     struct consensus_member members[NODE_VOTERS_MAX];
-    char dir[NODE_PATH_MAX + 16];
+    char dir[NODE_PATH_MAX + 16], mem_want[IDENTITY_MAX];
     struct storage_options so = {0};
     unsigned n_members = 0;
-    bool fresh = false;
+    bool fresh = false, mem_claimed = false;
     node *n;
     int rc;
 
@@ -196,6 +381,7 @@ int node_start(uv_loop_t *loop, const struct node_config *cfg, node **out,
     n->loop = loop;
     n->cfg = *cfg;
     n->lock_fd = -1;
+    n->mem_lock_fd = -1;
     snprintf(n->join_target, sizeof n->join_target, "%s", cfg->join.text);
     /* The address other nodes and clients dial: a wildcard listener is
      * advertised at the peer address's host. */
@@ -205,8 +391,11 @@ int node_start(uv_loop_t *loop, const struct node_config *cfg, node **out,
                  : cfg->client_listen.host,
              (unsigned)cfg->client_listen.port);
     if ((rc = make_dir(cfg->data_dir, errmsg)) != 0 ||
-        (rc = take_lock(n, errmsg)) != 0 ||
-        (rc = check_identity(n, &fresh, errmsg)) != 0) {
+        (rc = take_lock(cfg->data_dir, "--data-dir", CAIRN_EBUSY, "",
+                        &n->lock_fd, errmsg)) != 0 ||
+        (rc = check_identity(n, &fresh, errmsg)) != 0 ||
+        (rc = memory_dir_check(n, mem_want, &mem_claimed, errmsg)) != 0 ||
+        (rc = claim_dirs(n, fresh, mem_want, mem_claimed, errmsg)) != 0) {
         goto err;
     }
     if (path_join(dir, sizeof dir, cfg->data_dir, "storage") != 0 ||
@@ -216,7 +405,8 @@ int node_start(uv_loop_t *loop, const struct node_config *cfg, node **out,
         goto err;
     }
     so.map_size = cfg->map_size;
-    if ((rc = storage_open(dir, &so, &n->s, errmsg)) != 0) {
+    if ((rc = storage_open(dir, &so, &n->s, errmsg)) != 0 ||
+        (rc = open_memory_storage(n, errmsg)) != 0) {
         goto err;
     }
     if ((rc = ensure_meta_bucket(n, (uint64_t)uv_hrtime(), errmsg)) != 0) {
@@ -254,7 +444,7 @@ int node_start(uv_loop_t *loop, const struct node_config *cfg, node **out,
         n_members = 1;
     }
     rc = consensus_group_start(n->c, NODE_META_GROUP, NODE_META_BUCKET,
-                               members, n_members, &n->meta, errmsg);
+                               members, n_members, NULL, &n->meta, errmsg);
     if (rc != 0) {
         goto err;
     }
@@ -270,9 +460,11 @@ int node_start(uv_loop_t *loop, const struct node_config *cfg, node **out,
     }
     uv_timer_start(&n->poll, poll_cb, LEADER_POLL_MS, LEADER_POLL_MS);
     LOG_INFO("node", NULL,
-             "started id=%llu name=%s cluster=%s peer=%s data=%s fresh=%s",
+             "started id=%llu name=%s cluster=%s peer=%s data=%s memory=%s "
+             "fresh=%s",
              (unsigned long long)cfg->id, cfg->name, cfg->cluster,
-             cfg->peer_listen.text, cfg->data_dir, fresh ? "yes" : "no");
+             cfg->peer_listen.text, cfg->data_dir, cfg->memory_dir,
+             fresh ? "yes" : "no");
     *out = n;
     return 0;
 
@@ -283,7 +475,11 @@ err:
         consensus_close(n->c, NULL, NULL);
         uv_run(loop, UV_RUN_DEFAULT);
     }
+    storage_close(n->ms);
     storage_close(n->s);
+    if (n->mem_lock_fd >= 0) {
+        close(n->mem_lock_fd);
+    }
     if (n->lock_fd >= 0) {
         close(n->lock_fd);
     }
@@ -309,7 +505,9 @@ void node_part_done(node *n)
     cb = n->stop_cb;
     cb_data = n->stop_data;
     catalog_release(&n->cat);
+    storage_close(n->ms);
     storage_close(n->s);
+    close(n->mem_lock_fd);
     close(n->lock_fd);
     LOG_INFO("node", NULL, "stopped");
     free(n);

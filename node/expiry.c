@@ -98,7 +98,9 @@ static void propose_expire(node *n, struct bucket_rt *b, uint64_t now)
 static void expiry_tick(uv_timer_t *t)
 {
     node *n = t->data;
-    storage_txn *txn = NULL;
+    /* One read transaction per environment the buckets live in (file and
+     * memory), begun when a bucket there needs it. */
+    storage_txn *txn[2] = {NULL, NULL};
     char err[CAIRN_ERRMSG_SIZE];
     uint64_t now, at;
 
@@ -108,14 +110,15 @@ static void expiry_tick(uv_timer_t *t)
     }
     now = node_now();
     for (struct bucket_rt *b = n->buckets; b != NULL; b = b->next) {
+        storage_txn **tp = &txn[b->memory];
         if (b->stopping || b->expiring || !consensus_group_is_leader(b->g)) {
             continue;
         }
-        if (txn == NULL && storage_read_begin(n->s, &txn, err) != 0) {
-            LOG_WARN("node", NULL, "expiry check: %s", err);
-            return;
+        if (*tp == NULL && storage_read_begin(b->s, tp, err) != 0) {
+            LOG_WARN("node", b->name, "expiry check: %s", err);
+            continue;
         }
-        if (storage_next_expiry(txn, b->name, &at, err) != 0) {
+        if (storage_next_expiry(*tp, b->name, &at, err) != 0) {
             LOG_WARN("node", b->name, "expiry check: %s", err);
             continue;
         }
@@ -125,7 +128,8 @@ static void expiry_tick(uv_timer_t *t)
             propose_expire(n, b, now);
         }
     }
-    storage_txn_end(txn);
+    storage_txn_end(txn[0]);
+    storage_txn_end(txn[1]);
 }
 
 void expiry_start(node *n)

@@ -1,7 +1,8 @@
 /*
  * internal.h — private to node/: the node's state shared by its parts.
  *
- *   daemon.c   start and stop: data directory, storage, consensus
+ *   daemon.c   start and stop: data and memory directories, storage,
+ *              consensus
  *   catalog.c  the catalog records the meta group replicates, and the
  *              in-memory copy of them
  *   meta.c     acting on the catalog: running the bucket groups this node
@@ -143,6 +144,11 @@ struct bucket_rt {
     char name[CAIRN_BUCKET_NAME_MAX + 1];
     uint64_t group;
     consensus_group *g;
+    /* Where its data lives (borrowed from the node): n->s, or n->ms for a
+     * memory bucket, whose Raft log is under n->mem_raft_dir as well. Every
+     * read and write of the bucket's data goes through this handle. */
+    storage *s;
+    bool memory;
     bool stopping; /* stop requested; unlinked from n->buckets when done */
     bool drop;     /* delete the data once stopped */
     bool reporting;        /* a bucket.leader report is in flight */
@@ -163,11 +169,15 @@ struct node {
     uv_loop_t *loop;
     struct node_config cfg;
     int lock_fd;
-    storage *s;
+    storage *s;   /* the data directory's environment: file buckets, the
+                     catalog */
+    int mem_lock_fd;
+    storage *ms;  /* the memory directory's environment: memory buckets */
     consensus *c;
     consensus_group *meta;
     uint64_t meta_leader; /* last leader id logged */
-    char raft_dir[NODE_PATH_MAX + 16];
+    char raft_dir[NODE_PATH_MAX + 16];     /* <data dir>/raft */
+    char mem_raft_dir[NODE_PATH_MAX + 16]; /* <memory dir>/raft */
     char client_address[CATALOG_ADDRESS_MAX + 1]; /* advertised */
     struct catalog cat;
     struct bucket_rt *buckets; /* running or stopping replicas */
@@ -203,6 +213,10 @@ void node_part_done(node *n);
 
 /* The wall clock, ns since the epoch: the time writes carry. */
 uint64_t node_now(void);
+
+/* Remove @path and everything under it, if it exists (failures are logged:
+ * what is left only takes room). */
+void node_remove_tree(const char *path);
 
 /* ------------------------------------------------------------------------
  * meta.c

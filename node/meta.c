@@ -22,9 +22,8 @@
  * leader, carrying every request due, following 421, given up after a
  * timeout and retried on a later tick.
  */
-#include <errno.h>
+#include <dirent.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -104,37 +103,59 @@ static bool places_here(const node *n, const struct catalog_bucket *cb)
     return is_replica(cb, n->cfg.id);
 }
 
-static int rm_entry(const char *path, const struct stat *st, int flag,
-                    struct FTW *ftw)
+/* A memory bucket keeps its data in the memory environment and its Raft
+ * log under the memory directory; any other, in the data directory. */
+static bool is_memory(const struct catalog_bucket *cb)
 {
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    if (remove(path) != 0 && errno != ENOENT) {
-        LOG_WARN("node", NULL, "remove '%s': %s", path, strerror(errno));
-    }
-    return 0;
+    return cb->config.storage == CAIRN_STORAGE_MEMORY;
 }
 
-/* Remove the Raft directory of group @group. */
-static void remove_group_dir(node *n, uint64_t group)
+static storage *env_of(node *n, bool memory)
+{
+    return memory ? n->ms : n->s;
+}
+
+static const char *raft_dir_of(node *n, bool memory)
+{
+    return memory ? n->mem_raft_dir : n->raft_dir;
+}
+
+/* Remove the Raft directory of group @group under @raft_dir. */
+static void remove_group_dir(const char *raft_dir, uint64_t group)
 {
     char path[NODE_PATH_MAX + 64];
-    snprintf(path, sizeof path, "%s/%llu", n->raft_dir,
+    snprintf(path, sizeof path, "%s/%llu", raft_dir,
              (unsigned long long)group);
-    nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    node_remove_tree(path);
 }
 
-static void drop_bucket_data(node *n, const char *name, uint64_t group)
+/* Whether group @group has Raft state under @raft_dir: raft_uv writes its
+ * metadata files (term, vote) at bootstrap and keeps them ever after. */
+static bool has_raft_state(const char *raft_dir, uint64_t group)
+{
+    char path[NODE_PATH_MAX + 64];
+    struct stat st;
+    for (int i = 1; i <= 2; i++) {
+        snprintf(path, sizeof path, "%s/%llu/metadata%d", raft_dir,
+                 (unsigned long long)group, i);
+        if (stat(path, &st) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static void drop_bucket_data(node *n, const struct bucket_rt *b)
 {
     char err[CAIRN_ERRMSG_SIZE];
-    int rc = storage_bucket_delete(n->s, name, err);
+    int rc = storage_bucket_delete(b->s, b->name, err);
     if (rc != 0 && rc != CAIRN_ENOBUCKET) {
-        LOG_ERROR("node", name, "delete of the bucket's data failed: %s", err);
+        LOG_ERROR("node", b->name, "delete of the bucket's data failed: %s",
+                  err);
     }
-    remove_group_dir(n, group);
-    LOG_INFO("node", name, "replica removed gid=%llu",
-             (unsigned long long)group);
+    remove_group_dir(raft_dir_of(n, b->memory), b->group);
+    LOG_INFO("node", b->name, "replica removed gid=%llu",
+             (unsigned long long)b->group);
 }
 
 static void unlink_bucket(node *n, struct bucket_rt *b)
@@ -152,7 +173,7 @@ static void bucket_stopped(void *data)
     struct bucket_rt *b = data;
     node *n = b->n;
     if (b->drop && !n->stopping) {
-        drop_bucket_data(n, b->name, b->group);
+        drop_bucket_data(n, b);
     }
     unlink_bucket(n, b);
     free(b);
@@ -171,12 +192,31 @@ static void stop_bucket(struct bucket_rt *b, bool drop)
     consensus_group_stop(b->g, bucket_stopped, b);
 }
 
+/*
+ * Start this node's replica of @cb. Its data must be this bucket's: data
+ * of an earlier bucket of the same name is dropped, and a missing bucket is
+ * created (with the catalog's creation time) and its group bootstrapped
+ * with the catalog's replicas, the configuration every replica started
+ * from, so the bootstrap entry is the original one.
+ *
+ * A memory replica resumes only when both its data and its Raft log are
+ * there (tmpfs keeps them across cairnd restarts). When either is missing
+ * (the machine restarted, or the memory directory was wiped), what is left
+ * of the other is dropped too and the replica starts empty: the leader
+ * catches it up from its log or a snapshot, or, when every replica lost
+ * its state, the bucket starts again empty (docs/cairnd.md, "Memory
+ * buckets").
+ */
 static void start_bucket(node *n, const struct catalog_bucket *cb)
 {
     struct consensus_member members[CAIRN_REPLICAS_MAX];
+    struct consensus_group_options go;
     struct storage_bucket_info info;
     char err[CAIRN_ERRMSG_SIZE];
     const char *name = cb->config.name;
+    bool memory = is_memory(cb), fresh = false;
+    storage *s = env_of(n, memory);
+    const char *raft_dir = raft_dir_of(n, memory);
     struct bucket_rt *b;
     int rc;
 
@@ -192,19 +232,31 @@ static void start_bucket(node *n, const struct catalog_bucket *cb)
         snprintf(members[i].address, sizeof members[i].address, "%s",
                  nd->peer);
     }
-    rc = storage_bucket_info(n->s, name, &info, err);
+    rc = storage_bucket_info(s, name, &info, err);
     if (rc == 0 && info.created != cb->created) {
         /* An earlier bucket of the same name, deleted while we were
          * away: its data is not this bucket's. */
         LOG_INFO("node", name, "dropping the data of an earlier bucket");
-        storage_bucket_delete(n->s, name, err);
+        storage_bucket_delete(s, name, err);
         rc = CAIRN_ENOBUCKET;
+    } else if (rc == 0 && memory && !has_raft_state(raft_dir, cb->group)) {
+        LOG_WARN("node", name,
+                 "memory replica lost its Raft log: starting it empty gid=%llu",
+                 (unsigned long long)cb->group);
+        storage_bucket_delete(s, name, err);
+        rc = CAIRN_ENOBUCKET;
+    } else if (rc == CAIRN_ENOBUCKET && memory &&
+               has_raft_state(raft_dir, cb->group)) {
+        LOG_WARN("node", name,
+                 "memory replica lost its data: starting it empty gid=%llu",
+                 (unsigned long long)cb->group);
     }
     if (rc == CAIRN_ENOBUCKET) {
-        rc = storage_bucket_create(n->s, &cb->config, cb->created, err);
+        rc = storage_bucket_create(s, &cb->config, cb->created, err);
         if (rc == 0) {
             /* Whatever log a former incarnation left is not ours. */
-            remove_group_dir(n, cb->group);
+            remove_group_dir(raft_dir, cb->group);
+            fresh = true;
         }
     }
     if (rc != 0) {
@@ -218,9 +270,13 @@ static void start_bucket(node *n, const struct catalog_bucket *cb)
     }
     b->n = n;
     b->group = cb->group;
+    b->s = s;
+    b->memory = memory;
     snprintf(b->name, sizeof b->name, "%s", name);
+    go.storage = s;
+    go.raft_dir = raft_dir;
     rc = consensus_group_start(n->c, cb->group, name, members,
-                               cb->n_replicas, &b->g, err);
+                               cb->n_replicas, &go, &b->g, err);
     if (rc != 0) {
         LOG_ERROR("node", name, "cannot start the bucket's group: %s", err);
         free(b);
@@ -228,13 +284,17 @@ static void start_bucket(node *n, const struct catalog_bucket *cb)
     }
     b->next = n->buckets;
     n->buckets = b;
-    LOG_INFO("node", name, "replica started gid=%llu replicas=%u",
-             (unsigned long long)cb->group, cb->n_replicas);
+    LOG_INFO("node", name,
+             "replica started gid=%llu replicas=%u storage=%s fresh=%s",
+             (unsigned long long)cb->group, cb->n_replicas,
+             memory ? "memory" : "file", fresh ? "yes" : "no");
 }
 
-/* Buckets in storage that no replica here runs or should run. */
+/* Buckets in one of the node's environments (the memory one or not) that
+ * no replica here runs or should run there. */
 struct orphans {
     node *n;
+    bool memory;
     char names[64][CAIRN_BUCKET_NAME_MAX + 1];
     unsigned count;
 };
@@ -247,11 +307,11 @@ static int collect_orphan(void *arg, const char *name)
         return 0;
     }
     cb = catalog_find_bucket(&o->n->cat, name);
-    if (cb != NULL && places_here(o->n, cb)) {
+    if (cb != NULL && places_here(o->n, cb) && is_memory(cb) == o->memory) {
         return 0;
     }
     for (struct bucket_rt *b = o->n->buckets; b != NULL; b = b->next) {
-        if (strcmp(b->name, name) == 0) {
+        if (strcmp(b->name, name) == 0 && b->memory == o->memory) {
             return 0; /* still stopping: its stop deletes it */
         }
     }
@@ -259,10 +319,76 @@ static int collect_orphan(void *arg, const char *name)
     return 0;
 }
 
-void meta_reconcile(node *n)
+/* Whether the Raft directory of group @group under the memory directory
+ * (@memory) or the data directory belongs to a replica that runs here or
+ * should. */
+static bool group_dir_used(node *n, bool memory, uint64_t group)
+{
+    if (!memory && group == NODE_META_GROUP) {
+        return true;
+    }
+    for (struct bucket_rt *b = n->buckets; b != NULL; b = b->next) {
+        if (b->group == group && b->memory == memory) {
+            return true; /* running, or stopping: its stop deletes it */
+        }
+    }
+    for (uint32_t i = 0; i < n->cat.n_buckets; i++) {
+        const struct catalog_bucket *cb = &n->cat.buckets[i];
+        if (cb->group == group && places_here(n, cb) &&
+            is_memory(cb) == memory) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Drop, in the memory environment (@memory) or the file one, the data and
+ * the Raft logs of buckets no longer placed there: deleted while this node
+ * was down, or created again with the other kind of storage. Logs take
+ * room, and a memory bucket's take memory. */
+static void drop_orphans(node *n, bool memory)
 {
     char err[CAIRN_ERRMSG_SIZE];
-    struct orphans *o;
+    const char *raft_dir = raft_dir_of(n, memory);
+    struct orphans *o = calloc(1, sizeof *o);
+    struct dirent *e;
+    DIR *d;
+    if (o == NULL) {
+        return;
+    }
+    o->n = n;
+    o->memory = memory;
+    if (storage_bucket_list(env_of(n, memory), collect_orphan, o, err) == 0) {
+        for (unsigned i = 0; i < o->count; i++) {
+            LOG_INFO("node", o->names[i],
+                     "dropping data of a bucket no longer placed here "
+                     "storage=%s",
+                     memory ? "memory" : "file");
+            storage_bucket_delete(env_of(n, memory), o->names[i], err);
+        }
+    }
+    free(o);
+    if ((d = opendir(raft_dir)) == NULL) {
+        return; /* none yet */
+    }
+    while ((e = readdir(d)) != NULL) {
+        char *end;
+        unsigned long long group = strtoull(e->d_name, &end, 10);
+        if (e->d_name[0] < '1' || e->d_name[0] > '9' || *end != '\0' ||
+            group_dir_used(n, memory, group)) {
+            continue;
+        }
+        LOG_INFO("node", NULL,
+                 "dropping the Raft log of a group no longer placed here "
+                 "gid=%llu storage=%s",
+                 group, memory ? "memory" : "file");
+        remove_group_dir(raft_dir, group);
+    }
+    closedir(d);
+}
+
+void meta_reconcile(node *n)
+{
     if (n->stopping) {
         return;
     }
@@ -293,19 +419,8 @@ void meta_reconcile(node *n)
     if (consensus_group_leader(n->meta, NULL) == 0) {
         return;
     }
-    o = calloc(1, sizeof *o);
-    if (o == NULL) {
-        return;
-    }
-    o->n = n;
-    if (storage_bucket_list(n->s, collect_orphan, o, err) == 0) {
-        for (unsigned i = 0; i < o->count; i++) {
-            LOG_INFO("node", o->names[i],
-                     "dropping data of a bucket no longer placed here");
-            storage_bucket_delete(n->s, o->names[i], err);
-        }
-    }
-    free(o);
+    drop_orphans(n, false);
+    drop_orphans(n, true);
 }
 
 void meta_stop_buckets(node *n)

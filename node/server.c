@@ -348,8 +348,8 @@ static void scan_args(const struct cairn_wire_request *q, uint64_t now,
     a->now = now;
 }
 
-/* Serve read @q from this replica's storage into @out. */
-static void serve_read(node *n, struct cairn_wire_buf *out,
+/* Serve read @q from replica @b's storage into @out. */
+static void serve_read(const struct bucket_rt *b, struct cairn_wire_buf *out,
                        const struct cairn_wire_request *q)
 {
     char err[CAIRN_ERRMSG_SIZE];
@@ -365,14 +365,14 @@ static void serve_read(node *n, struct cairn_wire_buf *out,
     storage_txn *t;
     int rc;
 
-    if ((rc = storage_read_begin(n->s, &t, err)) != 0) {
+    if ((rc = storage_read_begin(b->s, &t, err)) != 0) {
         put_error(out, q->id, rc, err, NULL);
         return;
     }
     if (q->stale) {
         /* The revision this replica has reached, for the client to judge
          * how stale it is. */
-        if (storage_bucket_info(n->s, q->bucket, &info, NULL) == 0) {
+        if (storage_bucket_info(b->s, q->bucket, &info, NULL) == 0) {
             at = info.last_revision;
             atp = &at;
         }
@@ -462,15 +462,15 @@ static void read_ready(void *data, int status)
 {
     struct conn_req *r = data;
     node *n = r->conn->n;
-    if (status != 0) {
-        const struct bucket_rt *b = meta_bucket(n, r->req.bucket);
+    const struct bucket_rt *b = meta_bucket(n, r->req.bucket);
+    if (status != 0 || b == NULL) {
         uint64_t leader = b != NULL ? consensus_group_leader(b->g, NULL) : 0;
         char what[CAIRN_BUCKET_NAME_MAX + 16];
         snprintf(what, sizeof what, "bucket '%s'", r->req.bucket);
         server_reply_redirect(r, leader == n->cfg.id ? 0 : leader, what);
         return;
     }
-    serve_read(n, server_reply_buf(r), &r->req);
+    serve_read(b, server_reply_buf(r), &r->req);
     req_free(r);
 }
 
@@ -787,7 +787,7 @@ static void handle_bucket_info(struct conn *c, const struct catalog_bucket *cb,
                      err);
         return;
     }
-    rc = storage_bucket_info(n->s, cb->config.name, &si, err);
+    rc = storage_bucket_info(b->s, cb->config.name, &si, err);
     if (rc == 0) {
         memset(&info, 0, sizeof info);
         memset(reps, 0, sizeof reps);
@@ -918,7 +918,7 @@ static void handle_key_op(struct conn *c, const struct cairn_wire_request *q,
         return;
     }
     if (cairn_wire_op_is_read(q->op) && q->stale) {
-        serve_read(n, &c->out, q);
+        serve_read(b, &c->out, q);
         return;
     }
     snprintf(what, sizeof what, "bucket '%s'", q->bucket);

@@ -175,17 +175,18 @@ static void watch_end(struct watch_hub *h, struct watch *w, int code,
     server_conn_flush(c);
 }
 
-/* Whether @w's replica still runs here; if not, end @w (503 for the client
+/* @w's replica, if it still runs here; if not, end @w (503 for the client
  * to resume on another replica, 404 when the bucket is gone) and return
- * false. */
-static bool replica_ok(struct watch_hub *h, struct watch *w)
+ * NULL. */
+static const struct bucket_rt *replica_ok(struct watch_hub *h,
+                                          struct watch *w)
 {
     node *n = h->n;
     const struct bucket_rt *b = meta_bucket(n, w->bucket);
     const struct catalog_bucket *cb;
     char msg[CAIRN_ERRMSG_SIZE];
     if (b != NULL && b->group == w->group) {
-        return true;
+        return b;
     }
     cb = catalog_find_bucket(&n->cat, w->bucket);
     if (cb == NULL || cb->group != w->group) {
@@ -200,7 +201,7 @@ static bool replica_ok(struct watch_hub *h, struct watch *w)
                  (unsigned long long)(w->told + 1));
         watch_end(h, w, CAIRN_EUNAVAILABLE, msg);
     }
-    return false;
+    return NULL;
 }
 
 /* ------------------------------------------------------------------------
@@ -268,8 +269,8 @@ static void cut_off(struct watch_hub *h, struct watch *w, size_t backlog)
  * applied new revisions since the last pass. May end and free @w. */
 static void pass(struct watch_hub *h, struct watch *w, bool applied)
 {
-    node *n = h->n;
     struct conn *c = w->conn;
+    const struct bucket_rt *b;
     struct storage_changes args;
     struct storage_changes_page page;
     struct storage_bucket_info info;
@@ -278,7 +279,7 @@ static void pass(struct watch_hub *h, struct watch *w, bool applied)
     size_t backlog;
     int rc;
 
-    if (!server_conn_usable(c) || !replica_ok(h, w)) {
+    if (!server_conn_usable(c) || (b = replica_ok(h, w)) == NULL) {
         return;
     }
     backlog = server_conn_backlog(c);
@@ -289,7 +290,7 @@ static void pass(struct watch_hub *h, struct watch *w, bool applied)
     }
     if (backlog >= WATCH_BACKLOG_MAX) {
         if (w->behind ||
-            (storage_bucket_info(n->s, w->bucket, &info, NULL) == 0 &&
+            (storage_bucket_info(b->s, w->bucket, &info, NULL) == 0 &&
              info.last_revision > w->cursor)) {
             cut_off(h, w, backlog);
         }
@@ -311,7 +312,7 @@ static void pass(struct watch_hub *h, struct watch *w, bool applied)
     memset(&x, 0, sizeof x);
     x.w = w;
     x.out = server_conn_out(c);
-    if ((rc = storage_read_begin(n->s, &t, x.errmsg)) != 0) {
+    if ((rc = storage_read_begin(b->s, &t, x.errmsg)) != 0) {
         watch_end(h, w, rc, x.errmsg);
         return;
     }
@@ -463,7 +464,7 @@ void watch_open(node *n, struct conn *c, struct bucket_rt *b,
         cairn_wire_reply_error(out, q->id, CAIRN_EBUSY, err, NULL, NULL);
         return;
     }
-    if ((rc = storage_bucket_info(n->s, q->bucket, &info, err)) != 0) {
+    if ((rc = storage_bucket_info(b->s, q->bucket, &info, err)) != 0) {
         cairn_wire_reply_error(out, q->id, rc, err, NULL, NULL);
         return;
     }

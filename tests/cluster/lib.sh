@@ -6,6 +6,17 @@
 set -euo pipefail
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/cairn-cluster-XXXXXX")
+# Each node's --memory-dir (memory buckets, docs/cairnd.md): on tmpfs when
+# the machine has /dev/shm, so that memory buckets write nothing to disk as
+# in production, else next to the data. One directory per test cluster, so
+# clusters run in parallel never share one; node ID keeps the same one
+# across its restarts. Removed on exit, even after a failure: it holds
+# memory, and the logs in $work tell what happened.
+if [ -d /dev/shm ] && [ -w /dev/shm ]; then
+    memwork=$(mktemp -d /dev/shm/cairn-cluster-XXXXXX)
+else
+    memwork=$work
+fi
 # Below the ephemeral range (32768-60999), where outgoing connections
 # would take our ports.
 base=$((10000 + RANDOM % 22000))
@@ -23,6 +34,7 @@ cleanup() {
         kill -KILL "${pids[$id]}" 2>/dev/null || true
         wait "${pids[$id]}" 2>/dev/null || true
     done
+    [ "$memwork" = "$work" ] || rm -rf "$memwork"
     if [ $rc -ne 0 ]; then
         echo "--- node logs (kept in $work)"
         tail -n 30 "$work"/n*.log 2>/dev/null || true
@@ -38,6 +50,7 @@ fail() {
 }
 
 peer() { echo "127.0.0.1:$((base + 100 + $1))"; }
+memdir() { echo "$memwork/n$1.mem"; }
 caddr() { echo "127.0.0.1:$((base + $1))"; }
 
 # initial_of ID...: the --initial-cluster value for these voters.
@@ -50,8 +63,8 @@ initial_of() {
 start() { # id [extra flags...]
     local id=$1
     shift
-    "$cairnd" --id "$id" --data-dir "$work/n$id" --peer-listen "$(peer "$id")" \
-        --client-listen "$(caddr "$id")" \
+    "$cairnd" --id "$id" --data-dir "$work/n$id" --memory-dir "$(memdir "$id")" \
+        --peer-listen "$(peer "$id")" --client-listen "$(caddr "$id")" \
         --http-listen "127.0.0.1:$((base + 200 + id))" \
         --election-timeout-ms 600 --heartbeat-ms 60 "${node_flags[@]}" "$@" \
         >>"$work/n$id.log" 2>&1 &

@@ -2,7 +2,9 @@
 # cairnd as real processes on 127.0.0.1: three nodes bootstrap the meta
 # group; a graceful stop hands leadership over and exits 0; a killed node
 # and a stopped one resume from their data; bad configurations exit 2
-# before writing anything; a second process on a data directory is refused.
+# before writing anything; a second process on a data directory is refused;
+# a memory directory another node holds, one of another data directory, or
+# the data directory itself is refused (exit 2) with nothing written.
 # Every node started here is reaped on exit, whatever happens.
 # Usage: test_cairnd.sh PATH/TO/cairnd
 cairnd=$1
@@ -60,11 +62,13 @@ done
 
 echo "5. a second process on a running node's data directory is refused"
 rc=0
-"$cairnd" --id "$victim" --data-dir "$work/n$victim" --peer-listen "127.0.0.1:$((base + 150))" \
+"$cairnd" --id "$victim" --data-dir "$work/n$victim" --memory-dir "$work/second.mem" \
+    --peer-listen "127.0.0.1:$((base + 150))" \
     --client-listen "127.0.0.1:$((base + 151))" --http-listen "127.0.0.1:$((base + 152))" \
     2>"$work/second.err" || rc=$?
 [ $rc -eq 1 ] || fail "second process exited $rc, want 1"
 grep -q 'in use by another cairnd' "$work/second.err" || fail "second process: $(cat "$work/second.err")"
+[ ! -e "$work/second.mem" ] || fail "the refused second process created its memory directory"
 
 echo "6. bad configurations exit 2 and write nothing"
 rc=0
@@ -73,21 +77,45 @@ rc=0
 grep -q -- "--id: '0'" "$work/bad.err" || fail "--id 0 said: $(cat "$work/bad.err")"
 [ ! -e "$work/bad" ] || fail "--id 0 created its data directory"
 rc=0
-"$cairnd" --id 7 --data-dir "$work/empty" --peer-listen "127.0.0.1:$((base + 160))" \
+"$cairnd" --id 7 --data-dir "$work/empty" --memory-dir "$work/empty.mem" \
+    --peer-listen "127.0.0.1:$((base + 160))" \
     --client-listen "127.0.0.1:$((base + 161))" --http-listen "127.0.0.1:$((base + 162))" \
     2>"$work/empty.err" || rc=$?
 [ $rc -eq 2 ] || fail "empty data dir without --initial-cluster exited $rc, want 2"
 grep -q 'give --initial-cluster' "$work/empty.err" || fail "empty dir said: $(cat "$work/empty.err")"
 [ ! -e "$work/empty/IDENTITY" ] || fail "a refused start wrote IDENTITY"
+[ ! -e "$work/empty.mem" ] || fail "a refused start created its memory directory"
+
+echo "6b. memory directories: one per node, of one data directory"
+# bad_memory NAME WANT_MSG FLAGS...: a new node 7 refused with exit 2 and a
+# message matching WANT_MSG, having written no IDENTITY.
+bad_memory() {
+    local name=$1 want=$2 rc=0
+    shift 2
+    "$cairnd" --id 7 --data-dir "$work/$name" --peer-listen "127.0.0.1:$((base + 160))" \
+        --client-listen "127.0.0.1:$((base + 161))" --http-listen "127.0.0.1:$((base + 162))" \
+        --initial-cluster "7=127.0.0.1:$((base + 160))" "$@" 2>"$work/$name.err" || rc=$?
+    [ $rc -eq 2 ] || fail "$name: exited $rc, want 2: $(cat "$work/$name.err")"
+    grep -qF -- "$want" "$work/$name.err" || fail "$name said: $(cat "$work/$name.err")"
+    [ ! -e "$work/$name/IDENTITY" ] || fail "$name: a refused start wrote IDENTITY"
+}
+bad_memory shared "--memory-dir: '$(memdir "$victim")' is in use by another cairnd" \
+    --memory-dir "$(memdir "$victim")"
+grep -qx "data-dir $(realpath "$work/n$victim")" "$(memdir "$victim")/IDENTITY" ||
+    fail "the refused node changed node $victim's memory directory"
+bad_memory same "is the data directory" --memory-dir "$work/same"
 
 echo "7. a data directory of another node is refused"
 stop "$victim" TERM || true
 rc=0
-"$cairnd" --id 9 --data-dir "$work/n$victim" --peer-listen "$(peer "$victim")" \
+"$cairnd" --id 9 --data-dir "$work/n$victim" --memory-dir "$work/other.mem" \
+    --peer-listen "$(peer "$victim")" \
     --client-listen "127.0.0.1:$((base + victim))" \
     --http-listen "127.0.0.1:$((base + 200 + victim))" 2>"$work/other.err" || rc=$?
 [ $rc -eq 2 ] || fail "another node's data dir exited $rc, want 2"
 grep -q 'belongs to another node' "$work/other.err" || fail "other dir said: $(cat "$work/other.err")"
+bad_memory foreign "--memory-dir: '$(memdir "$victim")' belongs to the node of data directory '$(realpath "$work/n$victim")', not to '$(realpath "$work")/foreign'" \
+    --memory-dir "$(memdir "$victim")"
 
 echo "8. SIGTERM every node: each exits 0"
 stop_all

@@ -3,7 +3,7 @@
 # brings up three nodes that answer; status shows them; a node killed with
 # SIGKILL shows as stopped, and start brings back only that one, with its
 # data, leaving the others' PIDs alone; stop stops them all and removes the
-# PID files; usage errors exit 2.
+# PID files, keeping the data and memory directories; usage errors exit 2.
 # Usage: test_local_cluster.sh PATH/TO/cairnd PATH/TO/cairn-test-client
 # (both in <build>/bin/, which the script is pointed at with CAIRN_BUILD_DIR).
 set -euo pipefail
@@ -17,6 +17,8 @@ bin_dir=$(cd "$(dirname "$cairnd")" && pwd)
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/cairn-local-XXXXXX")
 export CAIRN_DATA=$work/data
+# Under $work rather than /dev/shm, so that the trap removes it.
+export CAIRN_MEMORY=$work/memory
 export CAIRN_BUILD_DIR=${bin_dir%/bin}
 unset CAIRN_STOP_TIMEOUT CAIRN_START_TIMEOUT
 
@@ -115,7 +117,7 @@ rc=0
 lc >/dev/null 2>&1 || rc=$?
 [ $rc -eq 2 ] || fail "no command exited $rc"
 out=$(lc --help) || fail "--help exited non-zero"
-for w in CAIRN_DATA CAIRN_LOCAL_PORT_BASE CAIRN_BUILD_DIR start stop status; do
+for w in CAIRN_DATA CAIRN_MEMORY CAIRN_LOCAL_PORT_BASE CAIRN_BUILD_DIR start stop status; do
     grep -q "$w" <<<"$out" || fail "--help does not mention $w"
 done
 
@@ -126,6 +128,10 @@ for id in 1 2 3; do
     seen+=("$(pid_of "$id")")
 done
 grep -q "CAIRN_SERVERS=$(caddr 1),$(caddr 2),$(caddr 3)" <<<"$out" || fail "no how-to: $out"
+for id in 1 2 3; do
+    grep -qx "data-dir $CAIRN_DATA/n$id" "$CAIRN_MEMORY/n$id/IDENTITY" ||
+        fail "n$id's memory directory is not $CAIRN_MEMORY/n$id"
+done
 # A node's catalog may lag the meta leader's a little.
 lists_three() { [ "$(cli "$1" status | grep -c '^node ')" = 3 ]; }
 for id in 1 2 3; do
@@ -190,5 +196,8 @@ for id in 1 2 3; do
     grep -q 'msg="stopped"' "$CAIRN_DATA/n$id/cairnd.log" || fail "n$id did not stop cleanly"
 done
 out=$(lc stop 2>&1) || fail "a second stop exited non-zero: $out"
+for id in 1 2 3; do
+    [ -d "$CAIRN_MEMORY/n$id/storage" ] || fail "stop removed n$id's memory directory"
+done
 
 echo "1 passed, 0 failed"

@@ -4,7 +4,10 @@
  * all three. Proposals from many callers in one loop turn land in order
  * with their own results; linearizable reads wait for a barrier; followers
  * refuse writes with "not leader"; when the leader stops, another takes
- * over and nothing acknowledged is lost.
+ * over and nothing acknowledged is lost. A group started with its own
+ * storage and Raft directory keeps its data and log there, and a replica
+ * whose state is wiped, bootstrapped again with the same members, is caught
+ * up by a snapshot (what cairnd does for memory buckets).
  */
 #include <setjmp.h>
 #include <signal.h>
@@ -14,6 +17,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <sys/stat.h>
 
 #include <cmocka.h>
 #include <uv.h>
@@ -26,6 +31,8 @@
 #define BUCKET "b"
 #define WRITES 200
 #define T0 1700000000000000000ULL
+#define MGROUP 8    /* the group with its own storage and Raft directory */
+#define MBUCKET "m"
 
 struct node {
     char dir[256];
@@ -33,7 +40,13 @@ struct node {
     consensus *c;
     consensus_group *g;
     bool closed;
+    storage *ms;        /* MGROUP's storage, in <dir>/mem/storage */
+    consensus_group *mg;
 };
+
+/* Snapshot threshold and trailing entries of the next setup (0: the
+ * layer's defaults). */
+static unsigned next_threshold, next_trailing;
 
 struct fix {
     uv_loop_t loop;
@@ -99,6 +112,8 @@ static int setup(void **state)
         o.storage = n->s;
         o.election_timeout_ms = 300;
         o.heartbeat_ms = 50;
+        o.snapshot_threshold = next_threshold;
+        o.snapshot_trailing = next_trailing;
         assert_int_equal(consensus_create(&f->loop, &o, &n->c, err), 0);
         members[i].id = o.id;
         snprintf(members[i].address, sizeof members[i].address, "%s",
@@ -106,7 +121,8 @@ static int setup(void **state)
     }
     for (int i = 0; i < N; i++) {
         assert_int_equal(consensus_group_start(f->nodes[i].c, GROUP, BUCKET,
-                                               members, N, &f->nodes[i].g, err),
+                                               members, N, NULL,
+                                               &f->nodes[i].g, err),
                          0);
     }
     run_until(f, has_leader, 10000);
@@ -140,11 +156,23 @@ static int teardown(void **state)
     uv_run(&f->loop, UV_RUN_DEFAULT);
     assert_int_equal(uv_loop_close(&f->loop), 0);
     for (int i = 0; i < N; i++) {
+        storage_close(f->nodes[i].ms);
         storage_close(f->nodes[i].s);
         test_tmpdir_remove(f->nodes[i].dir);
     }
     free(f);
     return 0;
+}
+
+/* setup with snapshots every 16 entries, 4 kept after each. */
+static int setup_snapshots(void **state)
+{
+    int rc;
+    next_threshold = 16;
+    next_trailing = 4;
+    rc = setup(state);
+    next_threshold = next_trailing = 0;
+    return rc;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -221,17 +249,23 @@ static bool reads_finished(struct fix *f)
     return reads_done == 5;
 }
 
-static void assert_value(storage *s, const char *key, const char *value)
+static void assert_value_in(storage *s, const char *bucket, const char *key,
+                            const char *value)
 {
     storage_txn *t;
     struct storage_entry e;
     char err[CAIRN_ERRMSG_SIZE];
     assert_int_equal(storage_read_begin(s, &t, err), 0);
-    assert_int_equal(storage_get(t, BUCKET, key, strlen(key), 0, T0, &e, err),
+    assert_int_equal(storage_get(t, bucket, key, strlen(key), 0, T0, &e, err),
                      0);
     assert_int_equal(e.value_len, strlen(value));
     assert_memory_equal(e.value, value, e.value_len);
     storage_txn_end(t);
+}
+
+static void assert_value(storage *s, const char *key, const char *value)
+{
+    assert_value_in(s, BUCKET, key, value);
 }
 
 static void test_writes_reads_and_followers(void **state)
@@ -346,6 +380,169 @@ static void test_leader_stop_fails_over(void **state)
     assert_value(f->nodes[now].s, "before", "1");
 }
 
+/* ------------------------------------------------------------------------
+ * A group with its own storage and Raft directory
+ * ---------------------------------------------------------------------- */
+
+static int m_leader(struct fix *f)
+{
+    for (int i = 0; i < N; i++) {
+        if (f->nodes[i].mg != NULL &&
+            consensus_group_is_leader(f->nodes[i].mg)) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+static bool m_has_leader(struct fix *f)
+{
+    return m_leader(f) >= 0;
+}
+
+static bool m_all_applied(struct fix *f)
+{
+    for (int i = 0; i < N; i++) {
+        if (consensus_group_applied(f->nodes[i].mg) < want_applied) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Start node @i's replica of MGROUP on its own storage and directory. */
+static void m_start(struct fix *f, int i,
+                    const struct consensus_member *members)
+{
+    struct node *n = &f->nodes[i];
+    struct consensus_group_options go;
+    char raft_dir[320], err[CAIRN_ERRMSG_SIZE];
+    snprintf(raft_dir, sizeof raft_dir, "%s/mem/raft", n->dir);
+    go.storage = n->ms;
+    go.raft_dir = raft_dir;
+    assert_int_equal(consensus_group_start(n->c, MGROUP, MBUCKET, members, N,
+                                           &go, &n->mg, err),
+                     0);
+}
+
+/* Put revisions @first + 1 .. @first + @count to MGROUP's leader, one log
+ * entry each ("m0".."m9", value "v<i>"), and wait until every replica
+ * applied them. */
+static void m_write(struct fix *f, unsigned first, unsigned count)
+{
+    int leader = m_leader(f);
+    char err[CAIRN_ERRMSG_SIZE], key[16], value[16];
+    assert_true(leader >= 0);
+    memset(outcomes, 0, sizeof outcomes);
+    for (unsigned i = 0; i < count; i++) {
+        snprintf(key, sizeof key, "m%u", (first + i) % 10);
+        snprintf(value, sizeof value, "v%u", first + i);
+        n_done = 0;
+        assert_int_equal(propose_put(f->nodes[leader].mg, key, value,
+                                     &outcomes[i], err),
+                         0);
+        want_done = 1;
+        run_until(f, enough_done, 10000);
+        assert_int_equal(outcomes[i].status, 0);
+        assert_int_equal(outcomes[i].revision, (uint64_t)first + i + 1);
+    }
+    want_applied = consensus_group_applied(f->nodes[leader].mg);
+    run_until(f, m_all_applied, 10000);
+}
+
+/* Whether <dir>/<raft>/<group>/<file> exists (file "": the directory). */
+static bool group_path_exists(const char *dir, const char *raft,
+                              unsigned group, const char *file)
+{
+    char path[400];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/%s/%u/%s", dir, raft, group, file);
+    return stat(path, &st) == 0;
+}
+
+/* Whether directory @dir holds a snapshot raft_uv stored. */
+static bool has_snapshot(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    bool found = false;
+    assert_non_null(d);
+    while ((e = readdir(d)) != NULL) {
+        found |= strncmp(e->d_name, "snapshot-", 9) == 0;
+    }
+    closedir(d);
+    return found;
+}
+
+static void test_own_storage_and_wiped_replica(void **state)
+{
+    struct fix *f = *state;
+    struct consensus_member members[N];
+    struct storage_bucket_info info;
+    char err[CAIRN_ERRMSG_SIZE], path[320];
+    cairn_bucket_config cfg;
+    int victim;
+
+    cairn_bucket_config_init(&cfg, MBUCKET);
+    for (int i = 0; i < N; i++) {
+        struct node *n = &f->nodes[i];
+        snprintf(path, sizeof path, "%s/mem/storage", n->dir);
+        assert_int_equal(storage_open(path, NULL, &n->ms, err), 0);
+        assert_int_equal(storage_bucket_create(n->ms, &cfg, T0, err), 0);
+        members[i].id = (uint64_t)i + 1;
+        snprintf(members[i].address, sizeof members[i].address, "%s",
+                 consensus_peer_address(n->c));
+    }
+    for (int i = 0; i < N; i++) {
+        m_start(f, i, members);
+    }
+    run_until(f, m_has_leader, 10000);
+    m_write(f, 0, 50);
+
+    /* The data and the log are where the group was told, and only there. */
+    for (int i = 0; i < N; i++) {
+        struct node *n = &f->nodes[i];
+        assert_int_equal(storage_bucket_info(n->ms, MBUCKET, &info, err), 0);
+        assert_int_equal(info.last_revision, 50);
+        assert_value_in(n->ms, MBUCKET, "m9", "v49");
+        assert_int_equal(storage_bucket_info(n->s, MBUCKET, &info, err),
+                         CAIRN_ENOBUCKET);
+        assert_true(group_path_exists(n->dir, "mem/raft", MGROUP,
+                                      "metadata1"));
+        assert_false(group_path_exists(n->dir, "raft", MGROUP, ""));
+        assert_true(group_path_exists(n->dir, "raft", GROUP, "metadata1"));
+    }
+
+    /* A follower loses everything; it starts again empty, bootstrapped
+     * with the same members, and the leader (whose log no longer holds
+     * index 1: snapshots every 16 entries) sends it a snapshot. */
+    victim = (m_leader(f) + 1) % N;
+    stopped = false;
+    consensus_group_stop(f->nodes[victim].mg, group_stopped, NULL);
+    run_until(f, stop_done, 10000);
+    f->nodes[victim].mg = NULL;
+    assert_int_equal(storage_bucket_delete(f->nodes[victim].ms, MBUCKET, err),
+                     0);
+    snprintf(path, sizeof path, "%s/mem/raft", f->nodes[victim].dir);
+    assert_int_equal(test_tmpdir_remove(path), 0);
+    assert_int_equal(storage_bucket_create(f->nodes[victim].ms, &cfg, T0, err),
+                     0);
+    m_start(f, victim, members);
+    want_applied = consensus_group_applied(f->nodes[m_leader(f)].mg);
+    run_until(f, m_all_applied, 15000);
+    assert_int_equal(
+        storage_bucket_info(f->nodes[victim].ms, MBUCKET, &info, err), 0);
+    assert_int_equal(info.last_revision, 50);
+    assert_int_equal(info.keys, 10);
+    assert_value_in(f->nodes[victim].ms, MBUCKET, "m0", "v40");
+    snprintf(path, sizeof path, "%s/mem/raft/%u", f->nodes[victim].dir,
+             MGROUP);
+    assert_true(has_snapshot(path));
+    /* And it follows new writes. */
+    m_write(f, 50, 5);
+    assert_value_in(f->nodes[victim].ms, MBUCKET, "m4", "v54");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -353,6 +550,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_leader_stop_fails_over, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_own_storage_and_wiped_replica,
+                                        setup_snapshots, teardown),
     };
     return cmocka_run_group_tests_name("consensus_group", tests, NULL, NULL);
 }

@@ -139,8 +139,8 @@ static void start(struct fix *f, unsigned n)
     }
     for (unsigned i = 0; i < n; i++) {
         assert_int_equal(consensus_group_start(f->nodes[i].c, GROUP, BUCKET,
-                                               members, n, &f->nodes[i].g,
-                                               err),
+                                               members, n, NULL,
+                                               &f->nodes[i].g, err),
                          0);
     }
     run_until(f, has_leader, 10000);
@@ -310,7 +310,7 @@ static void test_stop_after_transfer_to_dead_peers(void **state)
                  consensus_peer_address(f->nodes[f->victim].c));
         assert_int_equal(consensus_group_start(f->nodes[f->victim].c,
                                                GROUP + 1, SOLO_BUCKET, &self,
-                                               1, &f->solo, err),
+                                               1, NULL, &f->solo, err),
                          0);
         run_until(f, solo_leads, 10000);
         write_some(f, f->solo);

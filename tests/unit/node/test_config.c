@@ -154,6 +154,7 @@ static void test_defaults(void **state)
     assert_int_equal(c.id, 1);
     assert_string_equal(c.name, "node1");
     assert_string_equal(c.data_dir, "/var/lib/cairn");
+    assert_string_equal(c.memory_dir, "/dev/shm/cairn-cairn-1");
     assert_string_equal(c.config_file, "");
     assert_string_equal(c.client_listen.text, "127.0.0.1:7401");
     assert_string_equal(c.client_listen.host, "127.0.0.1");
@@ -185,6 +186,7 @@ static void test_init_matches_defaults(void **state)
     node_config_init(&init);
     assert_int_equal(init.id, 0);
     assert_string_equal(init.data_dir, "");
+    assert_string_equal(init.memory_dir, ""); /* depends on id and cluster */
     assert_string_equal(init.name, "");
     assert_string_equal(init.config_file, "");
     assert_string_equal(init.client_listen.text, parsed.client_listen.text);
@@ -210,7 +212,8 @@ static void test_every_flag(void **state)
     (void)state;
     assert_int_equal(
         PARSE(&c, err, "--id", "7", "--name", "Alpha_1.b-c", "--data-dir",
-              "rel/dir", "--client-listen", "0.0.0.0:1", "--peer-listen",
+              "rel/dir", "--memory-dir", "rel/mem", "--client-listen",
+              "0.0.0.0:1", "--peer-listen",
               "10.0.0.7:65535", "--http-listen=192.168.1.1:8080", "--tag",
               "zone:a", "--tag=disk:ssd", "--cluster", "eu-west.1",
               "--initial-cluster", "7=10.0.0.7:65535,8=10.0.0.8:7501",
@@ -222,6 +225,7 @@ static void test_every_flag(void **state)
     assert_int_equal(c.id, 7);
     assert_string_equal(c.name, "Alpha_1.b-c");
     assert_string_equal(c.data_dir, "rel/dir");
+    assert_string_equal(c.memory_dir, "rel/mem");
     assert_string_equal(c.client_listen.text, "0.0.0.0:1");
     assert_string_equal(c.peer_listen.text, "10.0.0.7:65535");
     assert_int_equal(c.peer_listen.port, 65535);
@@ -348,6 +352,34 @@ static void test_data_dir(void **state)
     path[NODE_PATH_MAX] = '\0';
     assert_refused(PARSE(&c, err, "--id", "1", "--data-dir", path), err,
                    "--data-dir: the path of 4096 bytes is longer than 4095");
+}
+
+static void test_memory_dir(void **state)
+{
+    struct node_config c;
+    char err[CAIRN_ERRMSG_SIZE];
+    char path[NODE_PATH_MAX + 1];
+    (void)state;
+    /* The default follows the cluster and the id, given in any order. */
+    assert_int_equal(PARSE(&c, err, "--cluster", "eu.1", "--id", "42",
+                           "--data-dir", "/d"),
+                     0);
+    assert_string_equal(c.memory_dir, "/dev/shm/cairn-eu.1-42");
+    assert_int_equal(PARSE(&c, err, OK_ARGS, "--memory-dir", "/run/m",
+                           "--memory-dir=/run/mem"),
+                     0);
+    assert_string_equal(c.memory_dir, "/run/mem");
+    assert_refused(parse_one(&c, err, "--memory-dir", ""), err,
+                   "--memory-dir: the path is empty");
+    memset(path, 'p', NODE_PATH_MAX - 1);
+    path[NODE_PATH_MAX - 1] = '\0';
+    assert_int_equal(parse_one(&c, err, "--memory-dir", path), 0);
+    assert_string_equal(c.memory_dir, path);
+    memset(path, 'p', NODE_PATH_MAX);
+    path[NODE_PATH_MAX] = '\0';
+    assert_refused(parse_one(&c, err, "--memory-dir", path), err,
+                   "--memory-dir: the path of 4096 bytes is longer than "
+                   "4095");
 }
 
 static void test_addresses(void **state)
@@ -897,7 +929,8 @@ static char *capture(void (*print)(FILE *))
 static void test_usage(void **state)
 {
     const char *flags[] = {
-        "--id N", "--name NAME", "--data-dir PATH", "--client-listen IP:PORT",
+        "--id N", "--name NAME", "--data-dir PATH", "--memory-dir PATH",
+        "/dev/shm/cairn-<cluster>-<id>", "--client-listen IP:PORT",
         "--peer-listen IP:PORT", "--http-listen IP:PORT", "--tag KEY:VALUE",
         "--cluster NAME", "--initial-cluster ID=IP:PORT",
         "--join IP:PORT", "--log-level LEVEL", "--snapshot-threshold N",
@@ -938,6 +971,7 @@ static void test_file_every_key(void **state)
         "id = 2\n"
         "name = beta\n"
         "data-dir = /var/lib/cairn ; inline comment\n"
+        "memory-dir = /run/cairn/mem\n"
         "client-listen = 0.0.0.0:8401\n"
         "peer-listen=10.0.0.2:8501\n"
         "http-listen = 10.0.0.2:8601\n"
@@ -959,6 +993,7 @@ static void test_file_every_key(void **state)
     assert_int_equal(c.id, 2);
     assert_string_equal(c.name, "beta");
     assert_string_equal(c.data_dir, "/var/lib/cairn");
+    assert_string_equal(c.memory_dir, "/run/cairn/mem");
     assert_string_equal(c.client_listen.text, "0.0.0.0:8401");
     assert_string_equal(c.peer_listen.text, "10.0.0.2:8501");
     assert_string_equal(c.http_listen.text, "10.0.0.2:8601");
@@ -1258,6 +1293,7 @@ int main(void)
         cmocka_unit_test(test_name),
         cmocka_unit_test(test_cluster),
         cmocka_unit_test(test_data_dir),
+        cmocka_unit_test(test_memory_dir),
         cmocka_unit_test(test_addresses),
         cmocka_unit_test(test_listeners_clash),
         cmocka_unit_test(test_tags),
