@@ -10,6 +10,7 @@ packages=(
     libraft-dev libuv1-dev libjansson-dev libzstd-dev
     jq # checks the cairn CLI's --json output in tests/cluster/test_cli.sh
     libinih-dev # config file parser for cairnd
+    libhttp-parser-dev # HTTP/1.1 parser under cairnd's HTTP API (node/http.c)
 )
 
 missing=()
