@@ -25,7 +25,7 @@ static int opt_count(const struct cli_cmd *cmd, const char *what,
 {
     uint64_t n;
 
-    if (cli_parse_u64(v, max, &n) != 0) {
+    if (cairn_text_parse_u64(v, max, &n) != 0) {
         return cli_usage_error(cmd, "invalid %s '%s': expected a number "
                                "up to %" PRIu64, what, v, max);
     }
@@ -36,7 +36,7 @@ static int opt_count(const struct cli_cmd *cmd, const char *what,
 static int opt_size(const struct cli_cmd *cmd, const char *what,
                     const char *v, int64_t *out)
 {
-    if (cli_parse_size(v, out) != 0) {
+    if (cairn_text_parse_size(v, out) != 0) {
         return cli_usage_error(cmd, "invalid %s '%s': expected bytes (e.g. "
                                "1048576, 64KiB, 10MiB, 1GiB) or -1", what, v);
     }
@@ -57,7 +57,7 @@ static int config_option(const struct cli_cmd *cmd, cairn_bucket_config *cfg,
         case OPT_HISTORY:
             return opt_count(cmd, "--history", v, UINT32_MAX, &cfg->history);
         case OPT_TTL:
-            if (cli_parse_duration(v, &cfg->ttl_ns) != 0) {
+            if (cairn_text_parse_duration(v, &cfg->ttl_ns) != 0) {
                 return cli_usage_error(cmd, "invalid --ttl '%s': expected a "
                                        "duration like 500ms, 30s, 5m, 2h or "
                                        "1d", v);
@@ -156,7 +156,7 @@ static int run_add(struct cli *cli, const struct cli_cmd *cmd,
     j = json_object();
     if (j != NULL) {
         json_object_set_new(j, "bucket", json_string(cfg.name));
-        json_object_set_new(j, "created", cli_json_time(created));
+        json_object_set_new(j, "created", cairn_json_time(created));
     }
     return cli_json_print(j);
 }
@@ -201,92 +201,9 @@ static int run_ls(struct cli *cli, const struct cli_cmd *cmd,
     return cli_json_print(j);
 }
 
-static const char *storage_name(uint32_t s)
-{
-    return s == CAIRN_STORAGE_MEMORY ? "memory" : "file";
-}
-
-static json_t *json_config(const cairn_bucket_config *cfg)
-{
-    json_t *o = json_object(), *tags = json_array(), *meta = json_object();
-    char d[64];
-    uint32_t i;
-
-    if (o == NULL || tags == NULL || meta == NULL) {
-        json_decref(o);
-        json_decref(tags);
-        json_decref(meta);
-        return NULL;
-    }
-    cli_format_duration(cfg->ttl_ns, d, sizeof d);
-    json_object_set_new(o, "name", json_string(cfg->name));
-    json_object_set_new(o, "description", json_string(cfg->description));
-    json_object_set_new(o, "replicas", json_integer(cfg->num_replicas));
-    json_object_set_new(o, "history", json_integer(cfg->history));
-    json_object_set_new(o, "ttl", json_string(d));
-    json_object_set_new(o, "ttl_ns", json_integer(cfg->ttl_ns));
-    json_object_set_new(o, "max_bytes", json_integer(cfg->max_bytes));
-    json_object_set_new(o, "max_value_size",
-                        json_integer(cfg->max_value_size));
-    json_object_set_new(o, "storage", json_string(storage_name(cfg->storage)));
-    json_object_set_new(o, "compression", json_boolean(cfg->compression));
-    json_object_set_new(o, "cluster", json_string(cfg->cluster));
-    for (i = 0; i < cfg->n_tags && i < CAIRN_TAGS_MAX; i++) {
-        json_array_append_new(tags, json_string(cfg->tags[i]));
-    }
-    for (i = 0; i < cfg->n_metadata && i < CAIRN_METADATA_PAIRS_MAX; i++) {
-        json_object_set_new(meta, cfg->metadata[i].key,
-                            json_string(cfg->metadata[i].value));
-    }
-    json_object_set_new(o, "tags", tags);
-    json_object_set_new(o, "metadata", meta);
-    return o;
-}
-
-static json_t *json_replicas(const cairn_replica *r, uint32_t n)
-{
-    json_t *arr = json_array(), *o;
-    uint32_t i;
-
-    for (i = 0; arr != NULL && i < n; i++) {
-        o = json_object();
-        if (o == NULL) {
-            break;
-        }
-        json_object_set_new(o, "node", json_integer((json_int_t)r[i].node));
-        json_object_set_new(o, "leader", json_boolean(r[i].leader));
-        json_object_set_new(o, "applied",
-                            json_integer((json_int_t)r[i].applied));
-        if (r[i].has_lag) {
-            json_object_set_new(o, "lag", json_integer((json_int_t)r[i].lag));
-            json_object_set_new(o, "active", json_boolean(r[i].active));
-        }
-        json_array_append_new(arr, o);
-    }
-    return arr;
-}
-
 static int print_info_json(const cairn_bucket_details *in)
 {
-    json_t *o = json_object();
-    uint32_t n = in->n_replicas;
-
-    if (o == NULL) {
-        return cli_json_print(NULL);
-    }
-    json_object_set_new(o, "name", json_string(in->config.name));
-    json_object_set_new(o, "config", json_config(&in->config));
-    json_object_set_new(o, "created", cli_json_time(in->created));
-    json_object_set_new(o, "keys", json_integer((json_int_t)in->keys));
-    json_object_set_new(o, "bytes", json_integer((json_int_t)in->bytes));
-    json_object_set_new(o, "stored_bytes",
-                        json_integer((json_int_t)in->stored_bytes));
-    json_object_set_new(o, "revision", json_integer((json_int_t)in->revision));
-    json_object_set_new(o, "compacted",
-                        json_integer((json_int_t)in->compacted));
-    json_object_set_new(o, "replicas", json_replicas(
-        in->replicas, n < CAIRN_REPLICAS_MAX ? n : CAIRN_REPLICAS_MAX));
-    return cli_json_print(o);
+    return cli_json_print(cairn_json_bucket_details(in));
 }
 
 #define FIELD "%-16s"
@@ -302,7 +219,7 @@ static void print_info(const cairn_bucket_details *in)
            cfg->description[0] != '\0' ? cfg->description : "-");
     printf(FIELD "%" PRIu32 "\n", "replicas:", cfg->num_replicas);
     printf(FIELD "%" PRIu32 "\n", "history:", cfg->history);
-    cli_format_duration(cfg->ttl_ns, buf, sizeof buf);
+    cairn_text_format_duration(cfg->ttl_ns, buf, sizeof buf);
     printf(FIELD "%s\n", "ttl:", cfg->ttl_ns > 0 ? buf : "never");
     if (cfg->max_bytes < 0) {
         printf(FIELD "unlimited\n", "max_bytes:");
@@ -311,7 +228,7 @@ static void print_info(const cairn_bucket_details *in)
     }
     printf(FIELD "%" PRId64 "\n", "max_value_size:",
            cairn_bucket_value_limit(cfg));
-    printf(FIELD "%s\n", "storage:", storage_name(cfg->storage));
+    printf(FIELD "%s\n", "storage:", cairn_text_storage_name(cfg->storage));
     printf(FIELD "%s\n", "compression:", cfg->compression ? "yes" : "no");
     printf(FIELD "%s\n", "cluster:", cfg->cluster[0] != '\0' ? cfg->cluster
                                                              : "-");
@@ -324,7 +241,7 @@ static void print_info(const cairn_bucket_details *in)
         printf(FIELD "%s=%s\n", "metadata:", cfg->metadata[i].key,
                cfg->metadata[i].value);
     }
-    cli_format_time(in->created, buf, sizeof buf);
+    cairn_text_format_time(in->created, buf, sizeof buf);
     printf(FIELD "%s\n", "created:", buf);
     printf(FIELD "%" PRIu64 "\n", "keys:", in->keys);
     printf(FIELD "%" PRIu64 "\n", "bytes:", in->bytes);

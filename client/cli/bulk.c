@@ -18,14 +18,12 @@
  */
 #include <errno.h>
 #include <inttypes.h>
-#include <resolv.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
 
-#define NS_PER_S 1000000000LL
 
 /* A NUL in a string is kept (\u0000); an object with a field given twice
  * is refused rather than silently taking the last. */
@@ -45,120 +43,24 @@ struct bulk {
                             * writes point into their strings */
     struct cairn_write *w; /* (owned) one write per pair */
     size_t n, cap;
-    void **bufs; /* (owned) decoded base64 and metadata the writes use */
-    size_t n_bufs, cap_bufs;
+    struct cairn_json_keep keep; /* decoded base64 and metadata the writes
+                                  * use */
 };
 
 static void bulk_free(struct bulk *b)
 {
-    for (size_t i = 0; i < b->n_bufs; i++) {
-        free(b->bufs[i]);
-    }
-    free(b->bufs);
+    cairn_json_keep_free(&b->keep);
     free(b->w);
     json_decref(b->docs);
-}
-
-/* Keep @p (malloc'd) until the bulk is freed. Returns 0, or -1 (then @p is
- * freed). */
-static int keep(struct bulk *b, void *p)
-{
-    if (b->n_bufs == b->cap_bufs) {
-        size_t cap = b->cap_bufs ? 2 * b->cap_bufs : 64;
-        void **bigger = realloc(b->bufs, cap * sizeof *bigger);
-        if (bigger == NULL) {
-            free(p);
-            return -1;
-        }
-        b->bufs = bigger;
-        b->cap_bufs = cap;
-    }
-    b->bufs[b->n_bufs++] = p;
-    return 0;
-}
-
-/* The bytes of field @name of @o ("NAME" as a string or "NAME_b64" as
- * base64) into *p, *len. *given says whether either was there. Returns -1,
- * or the exit code of a usage error naming @where. */
-static int field_bytes(struct bulk *b, json_t *o, const char *name,
-                       const char *where, const void **p, size_t *len,
-                       bool *given)
-{
-    char b64name[32];
-    json_t *s, *s64;
-    unsigned char *dec;
-    const char *text;
-    size_t cap;
-    int n;
-
-    snprintf(b64name, sizeof b64name, "%s_b64", name);
-    s = json_object_get(o, name);
-    s64 = json_object_get(o, b64name);
-    *given = s != NULL || s64 != NULL;
-    if (s != NULL && s64 != NULL) {
-        return cli_usage_error(b->cmd, "%s: give \"%s\" or \"%s\", not both",
-                               where, name, b64name);
-    }
-    if (s != NULL) {
-        if (!json_is_string(s)) {
-            return cli_usage_error(b->cmd, "%s: \"%s\" must be a string",
-                                   where, name);
-        }
-        *p = json_string_value(s);
-        *len = json_string_length(s);
-        return -1;
-    }
-    if (s64 == NULL) {
-        return -1;
-    }
-    if (!json_is_string(s64)) {
-        return cli_usage_error(b->cmd, "%s: \"%s\" must be a base64 string",
-                               where, b64name);
-    }
-    text = json_string_value(s64);
-    cap = json_string_length(s64) / 4 * 3 + 3;
-    dec = malloc(cap);
-    if (dec == NULL || keep(b, dec) != 0) {
-        return cli_fail(CAIRN_ENOMEM, NULL);
-    }
-    n = b64_pton(text, dec, cap);
-    if (n < 0 || strlen(text) != json_string_length(s64)) {
-        return cli_usage_error(b->cmd, "%s: \"%s\" is not valid base64",
-                               where, b64name);
-    }
-    *p = dec;
-    *len = (size_t)n;
-    return -1;
 }
 
 /* One object of the file into the next write. Returns -1, or the exit
  * code of a usage error naming @where. */
 static int add_pair(struct bulk *b, json_t *o, const char *where)
 {
-    static const char *const known[] = {"key",  "key_b64",    "value",
-                                        "value_b64", "ttl", "expires_at",
-                                        "meta"};
-    struct cairn_write *w;
-    const char *k;
-    json_t *v;
-    bool given;
+    char msg[CAIRN_ERRMSG_SIZE];
     int rc;
 
-    if (!json_is_object(o)) {
-        return cli_usage_error(b->cmd, "%s: expected a JSON object "
-                               "{\"key\": ..., \"value\": ...}", where);
-    }
-    json_object_foreach(o, k, v) {
-        size_t i = 0;
-        while (i < sizeof known / sizeof known[0] && strcmp(k, known[i]) != 0) {
-            i++;
-        }
-        if (i == sizeof known / sizeof known[0]) {
-            return cli_usage_error(b->cmd, "%s: unknown field \"%s\" "
-                                   "(fields: key, value, ttl, expires_at, "
-                                   "meta; key_b64, value_b64)", where, k);
-        }
-    }
     if (b->n == b->cap) {
         size_t cap = b->cap ? 2 * b->cap : 256;
         struct cairn_write *bigger = realloc(b->w, cap * sizeof *bigger);
@@ -168,77 +70,12 @@ static int add_pair(struct bulk *b, json_t *o, const char *where)
         b->w = bigger;
         b->cap = cap;
     }
-    w = &b->w[b->n];
-    memset(w, 0, sizeof *w);
-    w->op = CAIRN_OP_PUT;
-
-    if ((rc = field_bytes(b, o, "key", where, &w->key, &w->key_len,
-                          &given)) >= 0) {
-        return rc;
+    rc = cairn_json_write(o, 0, &b->w[b->n], &b->keep, msg, sizeof msg);
+    if (rc == CAIRN_ENOMEM) {
+        return cli_fail(CAIRN_ENOMEM, NULL);
     }
-    if (!given) {
-        return cli_usage_error(b->cmd, "%s: \"key\" is missing", where);
-    }
-    if (w->key_len == 0 || w->key_len > CAIRN_KEY_MAX) {
-        return cli_usage_error(b->cmd, "%s: key of %zu bytes: keys are 1 to "
-                               "%d bytes", where, w->key_len, CAIRN_KEY_MAX);
-    }
-    if ((rc = field_bytes(b, o, "value", where, &w->value, &w->value_len,
-                          &given)) >= 0) {
-        return rc;
-    }
-    if (!given) {
-        return cli_usage_error(b->cmd, "%s: \"value\" is missing", where);
-    }
-
-    v = json_object_get(o, "ttl");
-    if (json_is_string(v)) {
-        if (cli_parse_duration(json_string_value(v), &w->ttl_ns) != 0) {
-            return cli_usage_error(b->cmd, "%s: invalid \"ttl\" \"%s\": "
-                                   "expected a duration like 500ms, 30s, 5m, "
-                                   "2h or 1d", where, json_string_value(v));
-        }
-    } else if (json_is_integer(v) && json_integer_value(v) >= 0 &&
-               json_integer_value(v) <= INT64_MAX / NS_PER_S) {
-        w->ttl_ns = (int64_t)json_integer_value(v) * NS_PER_S;
-    } else if (v != NULL) {
-        return cli_usage_error(b->cmd, "%s: \"ttl\" must be a duration "
-                               "string (\"30s\") or a number of seconds",
-                               where);
-    }
-    v = json_object_get(o, "expires_at");
-    if (v != NULL) {
-        if (!json_is_integer(v) || json_integer_value(v) <= 0 ||
-            (uint64_t)json_integer_value(v) > UINT64_MAX / NS_PER_S) {
-            return cli_usage_error(b->cmd, "%s: \"expires_at\" must be "
-                                   "seconds since the Unix epoch, like "
-                                   "1767225600", where);
-        }
-        w->expires_at = (uint64_t)json_integer_value(v) * NS_PER_S;
-        if (w->ttl_ns > 0) {
-            return cli_usage_error(b->cmd, "%s: give \"ttl\" or "
-                                   "\"expires_at\", not both", where);
-        }
-    }
-
-    v = json_object_get(o, "meta");
-    if (json_is_object(v)) {
-        char *m = json_dumps(v, JSON_COMPACT);
-        if (m == NULL || keep(b, m) != 0) {
-            return cli_fail(CAIRN_ENOMEM, NULL);
-        }
-        w->meta = m;
-        w->meta_len = strlen(m);
-    } else if (json_is_string(v)) {
-        w->meta = json_string_value(v);
-        w->meta_len = json_string_length(v);
-    } else if (v != NULL && !json_is_null(v)) {
-        return cli_usage_error(b->cmd, "%s: \"meta\" must be an object or a "
-                               "string", where);
-    }
-    if (w->meta_len > CAIRN_KEY_META_MAX) {
-        return cli_usage_error(b->cmd, "%s: meta of %zu bytes: the limit is "
-                               "%d", where, w->meta_len, CAIRN_KEY_META_MAX);
+    if (rc != 0) {
+        return cli_usage_error(b->cmd, "%s: %s", where, msg);
     }
     b->n++;
     return -1;

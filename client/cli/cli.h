@@ -30,6 +30,7 @@
 #include <jansson.h>
 
 #include "cairn.h"
+#include "cairn_text.h"
 
 #define CLI_PROG "cairn"
 #define CLI_DEFAULT_SERVERS "127.0.0.1:7401,127.0.0.1:7402,127.0.0.1:7403"
@@ -158,72 +159,20 @@ int cli_fail_conflict(int code, const char *errmsg, uint64_t current);
  * Returns CLI_OK, or CLI_ERROR when it cannot be written. */
 int cli_json_print(json_t *j);
 
-/* output.c: a JSON string of @len bytes if they are valid UTF-8, else
- * NULL. */
-json_t *cli_json_bytes(const void *p, size_t len);
-
-/* output.c: set @obj[@name] to the bytes as a string when they are valid
- * UTF-8, else @obj[@name + "_b64"] to their base64. */
-void cli_json_set_bytes(json_t *obj, const char *name, const void *p,
-                        size_t len);
-
-/* output.c: a JSON string with the RFC 3339 UTC form of @ns since the
- * epoch, or null when @ns is 0. */
-json_t *cli_json_time(uint64_t ns);
-
-/* output.c: whether @e carries a value (a PUT, not a marker); its bytes
- * are then e->value (NULL for 0 bytes: pass it with e->value_len 0). */
-bool cli_entry_has_value(const cairn_entry *e);
-
-/* output.c: the JSON object of an entry: "bucket" (when @bucket is not
- * NULL), "key", "value" or "value_b64", "meta", revisions, times and
- * "operation". NULL when out of memory. */
-json_t *cli_json_entry(const char *bucket, const cairn_entry *e);
-
 /* output.c: write @len bytes to @f escaped for one line of text: valid
  * UTF-8 stays as it is, backslash and control or invalid bytes become \\,
  * \n, \t, \r or \xNN. */
 void cli_put_escaped(FILE *f, const void *p, size_t len);
-
-/* output.c: "2024-05-01T12:00:00.123Z" into @buf, "-" when @ns is 0. */
-void cli_format_time(uint64_t ns, char *buf, size_t size);
-
-/* output.c: "PUT", "DEL" or "PURGE". */
-const char *cli_op_name(uint32_t op);
-
-/* output.c: lowercase hex of @len bytes into a new string (free()), or
- * NULL when out of memory. */
-char *cli_hex_encode(const void *p, size_t len);
-
-/* parse.c: parse @s ("500ms", "30s", "5m", "2h", "1d", "1h30m", or
- * plain seconds "30") into *ns. Returns 0, or -1 when malformed or out of
- * range. */
-int cli_parse_duration(const char *s, int64_t *ns);
 
 /* parse.c: parse seconds since the Unix epoch @s (decimal digits, not 0)
  * into *ns, nanoseconds since the epoch. Returns 0, or -1 when malformed,
  * 0 or too large for 64-bit nanoseconds. */
 int cli_parse_unix_time(const char *s, uint64_t *ns);
 
-/* parse.c: the shortest "1h30m" form of @ns into @buf ("0s" for 0). */
-void cli_format_duration(int64_t ns, char *buf, size_t size);
-
-/* parse.c: parse an unsigned decimal @s (no sign, no garbage) that is
- * at most @max into *out. Returns 0 or -1. */
-int cli_parse_u64(const char *s, uint64_t max, uint64_t *out);
-
-/* parse.c: parse a byte size: decimal with an optional K/KiB, M/MiB or
- * G/GiB suffix (powers of 1024), or -1. Returns 0 or -1. */
-int cli_parse_size(const char *s, int64_t *out);
-
 /* parse.c: check a BUCKET argument against the bucket name rule and, when
  * @key is not NULL, a KEY argument against the key length limits, before
  * anything is sent. Returns -1, or the exit code of a usage error. */
 int cli_check_names(const struct cli_cmd *cmd, const char *bucket,
                     const char *key);
-
-/* parse.c: decode hex @s into a new buffer (free()) of *len bytes; NULL
- * when @s is not an even number of hex digits or out of memory. */
-void *cli_hex_decode(const char *s, size_t *len);
 
 #endif /* CAIRN_CLI_H */

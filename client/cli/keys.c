@@ -49,7 +49,7 @@ static int parse_write_args(const struct cli_cmd *cmd,
 
         switch (a->opts[i].opt) {
             case OPT_TTL:
-                if (cli_parse_duration(v, &w->wo.ttl_ns) != 0) {
+                if (cairn_text_parse_duration(v, &w->wo.ttl_ns) != 0) {
                     rc = cli_usage_error(
                         cmd, "invalid --ttl '%s': expected a duration like "
                         "500ms, 30s, 5m, 2h or 1d", v);
@@ -160,7 +160,7 @@ static int write_cmd(struct cli *cli, const struct cli_cmd *cmd,
     if (rc >= 0) {
         return rc;
     }
-    if (kind == W_UPDATE && cli_parse_u64(a->pos[3], UINT64_MAX, &rev) != 0) {
+    if (kind == W_UPDATE && cairn_text_parse_u64(a->pos[3], UINT64_MAX, &rev) != 0) {
         rc = cli_usage_error(cmd, "invalid REVISION '%s': expected a number",
                              a->pos[3]);
         goto out;
@@ -242,7 +242,7 @@ static int opt_revision(const struct cli_cmd *cmd, const struct cli_args *a,
 
     for (i = 0; i < a->n_opts; i++) {
         if (a->opts[i].opt == OPT_REVISION &&
-            cli_parse_u64(a->opts[i].value, UINT64_MAX, rev) != 0) {
+            cairn_text_parse_u64(a->opts[i].value, UINT64_MAX, rev) != 0) {
             return cli_usage_error(cmd, "invalid --revision '%s': expected a "
                                    "number", a->opts[i].value);
         }
@@ -284,17 +284,17 @@ static void print_details(const cairn_entry *e)
     cli_put_escaped(stdout, e->key, e->key_len);
     printf("\nrevision:         %" PRIu64 "\n", e->revision);
     printf("created_revision: %" PRIu64 "\n", e->create_revision);
-    cli_format_time(e->updated, t, sizeof t);
+    cairn_text_format_time(e->updated, t, sizeof t);
     printf("updated:          %s\n", t);
-    cli_format_time(e->expires, t, sizeof t);
+    cairn_text_format_time(e->expires, t, sizeof t);
     printf("expires:          %s\n", t);
-    printf("operation:        %s\n", cli_op_name(e->op));
+    printf("operation:        %s\n", cairn_text_op_name(e->op));
     fputs("meta:             ", stdout);
     if (e->meta != NULL) {
         cli_put_escaped(stdout, e->meta, e->meta_len);
     }
     fputs("\nvalue:            ", stdout);
-    if (cli_entry_has_value(e)) {
+    if (cairn_entry_has_value(e)) {
         cli_put_escaped(stdout, e->value, e->value_len);
     }
     fputc('\n', stdout);
@@ -325,10 +325,10 @@ static int run_get(struct cli *cli, const struct cli_cmd *cmd,
     }
     rc = CLI_OK;
     if (cli->json) {
-        rc = cli_json_print(cli_json_entry(bucket, e));
+        rc = cli_json_print(cairn_json_entry(bucket, e));
     } else if (has_opt(a, OPT_DETAILS)) {
         print_details(e);
-    } else if (cli_entry_has_value(e)) {
+    } else if (cairn_entry_has_value(e)) {
         if (e->value_len > 0) {
             fwrite(e->value, 1, e->value_len, stdout);
         }
@@ -338,7 +338,7 @@ static int run_get(struct cli *cli, const struct cli_cmd *cmd,
         /* A revision asked for that deleted the key: it had no value. */
         fprintf(stderr, "%s: get %s/%s: revision %" PRIu64 " is a %s "
                 "marker: the key had no value\n", CLI_PROG, bucket, key,
-                e->revision, cli_op_name(e->op));
+                e->revision, cairn_text_op_name(e->op));
         rc = CLI_NEGATIVE;
     }
     cairn_entry_free(e);
@@ -400,10 +400,10 @@ static json_t *json_entries(const char *bucket, const char *key,
     }
     json_object_set_new(o, "bucket", json_string(bucket));
     if (key != NULL) {
-        cli_json_set_bytes(o, "key", key, strlen(key));
+        cairn_json_set_bytes(o, "key", key, strlen(key));
     }
     for (i = 0; i < l->n; i++) {
-        json_array_append_new(arr, cli_json_entry(NULL, &l->entries[i]));
+        json_array_append_new(arr, cairn_json_entry(NULL, &l->entries[i]));
     }
     json_object_set_new(o, name, arr);
     return o;
@@ -449,10 +449,10 @@ static int run_history(struct cli *cli, const struct cli_cmd *cmd,
         for (i = 0; i < l->n; i++) {
             const cairn_entry *e = &l->entries[i];
 
-            cli_format_time(e->updated, t, sizeof t);
-            printf("%" PRIu64 "\t%s\t%s\t", e->revision, cli_op_name(e->op),
+            cairn_text_format_time(e->updated, t, sizeof t);
+            printf("%" PRIu64 "\t%s\t%s\t", e->revision, cairn_text_op_name(e->op),
                    t);
-            if (cli_entry_has_value(e)) {
+            if (cairn_entry_has_value(e)) {
                 cli_put_escaped(stdout, e->value, e->value_len);
             }
             fputc('\n', stdout);
@@ -501,9 +501,9 @@ static int run_keys(struct cli *cli, const struct cli_cmd *cmd,
             const cairn_entry *e = &l->entries[i];
 
             /* A key that is not UTF-8 becomes {"key_b64": ...}. */
-            k = cli_json_bytes(e->key, e->key_len);
+            k = cairn_json_bytes(e->key, e->key_len);
             if (k == NULL && (k = json_object()) != NULL) {
-                cli_json_set_bytes(k, "key", e->key, e->key_len);
+                cairn_json_set_bytes(k, "key", e->key, e->key_len);
             }
             json_array_append_new(arr, k);
         }
@@ -539,14 +539,14 @@ static int parse_scan(const struct cli_cmd *cmd, const struct cli_args *a,
                                "--start or --end");
     }
     if ((v = opt_value(a, OPT_LIMIT)) != NULL) {
-        if (cli_parse_u64(v, UINT32_MAX, &limit) != 0 || limit == 0) {
+        if (cairn_text_parse_u64(v, UINT32_MAX, &limit) != 0 || limit == 0) {
             return cli_usage_error(cmd, "invalid --limit '%s': expected a "
                                    "number from 1 to %u", v, UINT32_MAX);
         }
         so->limit = (uint32_t)limit;
     }
     if ((v = opt_value(a, OPT_CURSOR)) != NULL) {
-        *cursor = cli_hex_decode(v, &so->cursor_len);
+        *cursor = cairn_text_hex_decode(v, &so->cursor_len);
         if (*cursor == NULL) {
             return cli_usage_error(cmd, "invalid --cursor '%s': expected the "
                                    "hex cursor a previous ls printed", v);
@@ -565,7 +565,7 @@ static int print_page(struct cli *cli, const char *bucket,
     size_t i;
 
     if (l->more && l->cursor != NULL) {
-        hex = cli_hex_encode(l->cursor, l->cursor_len);
+        hex = cairn_text_hex_encode(l->cursor, l->cursor_len);
         if (hex == NULL) {
             return cli_fail(CAIRN_ENOMEM, NULL);
         }
@@ -585,7 +585,7 @@ static int print_page(struct cli *cli, const char *bucket,
 
         cli_put_escaped(stdout, e->key, e->key_len);
         fputc('\t', stdout);
-        if (cli_entry_has_value(e)) {
+        if (cairn_entry_has_value(e)) {
             cli_put_escaped(stdout, e->value, e->value_len);
         }
         fputc('\n', stdout);

@@ -136,7 +136,7 @@ int cli_global_option(struct cli *cli, int opt, const char *value)
             cli->json = true;
             return -1;
         case OPT_TIMEOUT:
-            if (cli_parse_duration(value, &ns) != 0 || ns <= 0) {
+            if (cairn_text_parse_duration(value, &ns) != 0 || ns <= 0) {
                 return cli_usage_error(
                     NULL,
                     "invalid --timeout '%s': expected a duration like 500ms, "

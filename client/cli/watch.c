@@ -59,12 +59,12 @@ static int print_event(const struct cli *cli, const char *bucket,
         return cli_json_print(o);
     }
     if (cli->json) {
-        return cli_json_print(cli_json_entry(bucket, &ev->entry));
+        return cli_json_print(cairn_json_entry(bucket, &ev->entry));
     }
     watch_time(ev->entry.updated, t, sizeof t);
-    printf("[%s] %s %s > ", t, cli_op_name(ev->entry.op), bucket);
+    printf("[%s] %s %s > ", t, cairn_text_op_name(ev->entry.op), bucket);
     cli_put_escaped(stdout, ev->entry.key, ev->entry.key_len);
-    if (cli_entry_has_value(&ev->entry)) {
+    if (cairn_entry_has_value(&ev->entry)) {
         fputs(": ", stdout);
         cli_put_escaped(stdout, ev->entry.value, ev->entry.value_len);
     }
@@ -129,13 +129,13 @@ static int run_watch(struct cli *cli, const struct cli_cmd *cmd,
         return rc;
     }
     if (from != NULL &&
-        (cli_parse_u64(from, UINT64_MAX, &wo.from) != 0 || wo.from == 0)) {
+        (cairn_text_parse_u64(from, UINT64_MAX, &wo.from) != 0 || wo.from == 0)) {
         return cli_usage_error(cmd, "invalid --from '%s': expected a "
                                "revision, at least 1",
                                from);
     }
     if (count != NULL &&
-        (cli_parse_u64(count, UINT64_MAX, &n_max) != 0 || n_max == 0)) {
+        (cairn_text_parse_u64(count, UINT64_MAX, &n_max) != 0 || n_max == 0)) {
         return cli_usage_error(cmd, "invalid --count '%s': expected a "
                                "number of events, at least 1",
                                count);
