@@ -129,6 +129,14 @@ int cairn_json_write(json_t *o, unsigned flags, struct cairn_write *w,
                      struct cairn_json_keep *keep, char *msg, size_t size);
 
 /*
+ * Check that every field of object @o is one of the @n names of @known.
+ * Returns 0, or CAIRN_EINVAL with @msg: "unknown field \"x\" (fields:
+ * @list)".
+ */
+int cairn_json_known_fields(json_t *o, const char *const *known, size_t n,
+                            const char *list, char *msg, size_t size);
+
+/*
  * The bytes of field @name of @o: "NAME" as a string, or "NAME_b64" as
  * base64 (decoded into memory kept by @keep), into *p and *len; *given says
  * whether either was there. Returns 0, CAIRN_EINVAL with @msg, or

@@ -1110,3 +1110,23 @@ void engine_free(struct engine *e)
     free(e->hints);
     free(e);
 }
+
+void creq_entry_view(cairn_entry *e, const struct cairn_wire_entry *w)
+{
+    memset(e, 0, sizeof *e);
+    e->key = w->key;
+    e->key_len = w->key_len;
+    if (w->has_value) {
+        e->value = w->value_len > 0 ? w->value : (const void *)"";
+        e->value_len = w->value_len;
+    }
+    if (w->has_meta) {
+        e->meta = w->meta;
+        e->meta_len = w->meta_len;
+    }
+    e->revision = w->revision;
+    e->create_revision = w->create_revision;
+    e->updated = w->updated;
+    e->expires = w->expires;
+    e->op = w->op;
+}

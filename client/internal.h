@@ -91,6 +91,10 @@ struct creq {
  * closed already: the engine does it before done). */
 void creq_release(struct creq *r);
 
+/* @w as a public entry that points into @w (a PUT of 0 bytes gets a
+ * non-NULL empty value). */
+void creq_entry_view(cairn_entry *e, const struct cairn_wire_entry *w);
+
 struct engine_options {
     char **seeds; /* addresses, "host:port" */
     unsigned n_seeds;

@@ -525,8 +525,7 @@ int cairn_json_field_bytes(json_t *o, const char *name,
     return 0;
 }
 
-/* Check that every field of @o is in @known (@n names). */
-static int known_fields(json_t *o, const char *const *known, size_t n,
+int cairn_json_known_fields(json_t *o, const char *const *known, size_t n,
                         const char *list, char *msg, size_t size)
 {
     const char *k;
@@ -647,7 +646,7 @@ int cairn_json_write(json_t *o, unsigned flags, struct cairn_write *w,
         return bad(msg, size, "expected a JSON object {\"key\": ..., "
                    "\"value\": ...}");
     }
-    if ((rc = known_fields(o, known, with_op ? 8 : 7,
+    if ((rc = cairn_json_known_fields(o, known, with_op ? 8 : 7,
                            with_op ? "op, key, value, ttl, expires_at, meta; "
                                      "key_b64, value_b64"
                                    : "key, value, ttl, expires_at, meta; "

@@ -70,27 +70,6 @@ struct cairn_watch {
  * Delivering events (I/O thread)
  * ---------------------------------------------------------------------- */
 
-/* The entry of a wire event, as views into the frame. */
-static void entry_view(cairn_entry *e, const struct cairn_wire_entry *w)
-{
-    memset(e, 0, sizeof *e);
-    e->key = w->key;
-    e->key_len = w->key_len;
-    if (w->has_value) {
-        e->value = w->value_len > 0 ? w->value : (const void *)"";
-        e->value_len = w->value_len;
-    }
-    if (w->has_meta) {
-        e->meta = w->meta;
-        e->meta_len = w->meta_len;
-    }
-    e->revision = w->revision;
-    e->create_revision = w->create_revision;
-    e->updated = w->updated;
-    e->expires = w->expires;
-    e->op = w->op;
-}
-
 /* A copy of @ev in one block, its bytes after it. */
 static struct qev *qev_copy(const cairn_watch_event *ev)
 {
@@ -232,7 +211,7 @@ static void watch_frame(struct creq *r, const struct cairn_wire_response *res)
         resume_point(w);
         ev.type = CAIRN_WATCH_ENTRY;
         ev.revision = res->event.revision;
-        entry_view(&ev.entry, &res->event);
+        creq_entry_view(&ev.entry, &res->event);
         deliver(w, &ev);
         return;
     }

@@ -409,7 +409,7 @@ static const struct op_row op_rows[CAIRN_WIRE__OP_COUNT] = {
                           B(REV) | B(CID) | B(SEQ)},
     [CAIRN_WIRE_HISTORY] = {"history", B(BUCKET) | B(KEY), B(STALE)},
     [CAIRN_WIRE_SCAN] = {"scan", B(BUCKET),
-                         RANGE_OPT | B(CURSOR) | B(LIMIT)},
+                         RANGE_OPT | B(CURSOR) | B(LIMIT) | B(FROM)},
     [CAIRN_WIRE_COUNT] = {"count", B(BUCKET), RANGE_OPT},
     [CAIRN_WIRE_TXN] = {"txn", B(BUCKET) | B(OPS), B(CMP) | B(CID) | B(SEQ)},
     [CAIRN_WIRE_CLUSTER_STATUS] = {"cluster.status", 0, 0},
@@ -989,6 +989,17 @@ static int check_values(const struct req_nested *nested,
                 return cairn_wire__fail(errmsg, CAIRN_EINVAL,
                                         "field 'from' must be a revision, at "
                                         "least 1");
+            }
+            break;
+        case CAIRN_WIRE_SCAN:
+            if ((req->has & CAIRN_WIRE_REQ_FROM) &&
+                (req->from == 0 ||
+                 (req->has & (CAIRN_WIRE_REQ_START | CAIRN_WIRE_REQ_END |
+                              CAIRN_WIRE_REQ_CURSOR)))) {
+                return cairn_wire__fail(errmsg, CAIRN_EINVAL,
+                                        "field 'from' of a scan must be a "
+                                        "revision, at least 1, without "
+                                        "'start', 'end' or 'cursor'");
             }
             break;
         case CAIRN_WIRE_WATCH_CANCEL:

@@ -453,7 +453,8 @@ int node_start(uv_loop_t *loop, const struct node_config *cfg, node **out,
     uv_timer_init(loop, &n->reconcile);
     n->reconcile.data = n;
     meta_attach(n);
-    if ((rc = server_start(n, errmsg)) != 0) {
+    if ((rc = server_start(n, errmsg)) != 0 ||
+        (rc = http_api_start(n, errmsg)) != 0) {
         node_stop(n, NULL, NULL);
         uv_run(loop, UV_RUN_DEFAULT);
         return rc;
@@ -526,6 +527,11 @@ static void server_stopped(node *n)
     node_part_done(n);
 }
 
+static void http_stopped(node *n)
+{
+    node_part_done(n);
+}
+
 static void timer_closed(uv_handle_t *h)
 {
     node_part_done(h->data);
@@ -534,10 +540,11 @@ static void timer_closed(uv_handle_t *h)
 static void finish_stop(node *n)
 {
     n->finishing = true;
-    n->parts_open += 4; /* server, consensus, two timers */
+    n->parts_open += 5; /* server, HTTP, consensus, two timers */
     meta_stop_buckets(n);
     n->meta = NULL;
     server_stop(n, server_stopped);
+    http_api_stop(n, http_stopped);
     consensus_close(n->c, consensus_closed, n);
     uv_close((uv_handle_t *)&n->poll, timer_closed);
     uv_close((uv_handle_t *)&n->reconcile, timer_closed);

@@ -165,9 +165,12 @@ struct transfer_ctx {
     char bucket[CAIRN_BUCKET_NAME_MAX + 1];
 };
 
+struct http_api;
+
 struct node {
     uv_loop_t *loop;
     struct node_config cfg;
+    struct http_api *http; /* the HTTP/JSON API (http_api.h) */
     int lock_fd;
     storage *s;   /* the data directory's environment: file buckets, the
                      catalog */
@@ -293,6 +296,19 @@ int server_start(node *n, char *errmsg);
 /* Stop listening and close every connection; @cb fires when all handles
  * are closed. */
 void server_stop(node *n, void (*cb)(node *n));
+
+/* ------------------------------------------------------------------------
+ * http_api.c
+ * ---------------------------------------------------------------------- */
+
+/* Serve the HTTP/JSON API (docs/http.md) on --http-listen. Errors:
+ * CAIRN_EIO naming the address, CAIRN_EINVAL, CAIRN_ENOMEM. */
+int http_api_start(node *n, char *errmsg);
+
+/* Stop listening, end every request (calls in flight are cancelled), and
+ * call @cb once everything is closed and freed. Without a started API, @cb
+ * runs at once. */
+void http_api_stop(node *n, void (*cb)(node *n));
 
 /* A decoded request that outlives the frame it came in: it owns a copy of
  * the body. */

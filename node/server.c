@@ -323,6 +323,57 @@ static int add_entry(void *arg, const struct storage_entry *e)
     return 0;
 }
 
+/* A scan in revision order ("from"): only live values, at most @limit. */
+struct by_rev_ctx {
+    struct entries_ctx *x;
+    uint32_t limit; /* 0: no limit */
+};
+
+static int add_live(void *arg, const struct storage_entry *e)
+{
+    struct by_rev_ctx *r = arg;
+    if (e->op != CAIRN_OP_PUT) {
+        return 0; /* a DEL or PURGE marker: the key is not live */
+    }
+    if (r->limit != 0 && r->x->ew.n >= r->limit) {
+        r->x->cut = true;
+        return SCAN_CUT;
+    }
+    return add_entry(r->x, e);
+}
+
+/*
+ * Scan @q with "from": the live keys whose latest revision is at least
+ * q->from, in revision order, at most q->limit of them (and a page's byte
+ * budget). *more says whether any are left: the next page starts after the
+ * last entry's revision.
+ */
+static int scan_by_revision(storage_txn *t, const struct cairn_wire_request *q,
+                            uint64_t now, struct entries_ctx *x, bool *more,
+                            char *err)
+{
+    struct by_rev_ctx r = {x, q->limit};
+    struct storage_changes a = {0};
+    struct storage_changes_page page;
+    int rc;
+
+    a.after = q->from - 1;
+    if (q->has & CAIRN_WIRE_REQ_PREFIX) {
+        a.prefix = q->prefix;
+        a.prefix_len = q->prefix_len;
+    }
+    a.latest_only = true;
+    a.now = now;
+    a.limit = 4096; /* revisions examined per call */
+    do {
+        memset(&page, 0, sizeof page);
+        rc = storage_changes(t, q->bucket, &a, add_live, &r, &page, err);
+        a.after = page.last;
+    } while (rc == 0 && page.more);
+    *more = rc == SCAN_CUT && x->cut;
+    return *more ? 0 : rc;
+}
+
 static void scan_args(const struct cairn_wire_request *q, uint64_t now,
                       struct storage_scan *a)
 {
@@ -420,6 +471,13 @@ static void serve_read(const struct bucket_rt *b, struct cairn_wire_buf *out,
                                  add_entry, x, err);
             if (rc == 0) {
                 rc = cairn_wire_entries_end(&x->ew, CAIRN_WIRE_HISTORY, false,
+                                            NULL, 0, atp, err);
+            }
+        } else if (q->has & CAIRN_WIRE_REQ_FROM) {
+            bool more = false;
+            rc = scan_by_revision(t, q, now, x, &more, err);
+            if (rc == 0) {
+                rc = cairn_wire_entries_end(&x->ew, CAIRN_WIRE_SCAN, more,
                                             NULL, 0, atp, err);
             }
         } else {

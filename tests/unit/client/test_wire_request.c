@@ -42,7 +42,8 @@ static const struct op_spec specs[] = {
     {CAIRN_WIRE_HISTORY, {"bucket", "key"}, {"stale"}},
     {CAIRN_WIRE_SCAN,
      {"bucket"},
-     {"start", "end", "prefix", "cursor", "limit", "keys_only", "stale"}},
+     {"start", "end", "prefix", "cursor", "limit", "keys_only", "stale",
+      "from"}},
     {CAIRN_WIRE_COUNT,
      {"bucket"},
      {"start", "end", "prefix", "keys_only", "stale"}},
@@ -2146,6 +2147,44 @@ static void test_watch_values(void **state)
     mp_free(&out);
 }
 
+/* scan with "from": a revision, at least 1, and never with a key-order
+ * position (start, end, cursor). */
+static void test_scan_from_values(void **state)
+{
+    struct mp m, out;
+    struct cairn_wire_request d;
+    char err[CAIRN_ERRMSG_SIZE];
+    (void)state;
+    mp_init(&m);
+    mp_init(&out);
+    msgpack_pack_map(&m.pk, 4);
+    mp_str(&m, "id");
+    msgpack_pack_uint64(&m.pk, 6);
+    mp_str(&m, "op");
+    mp_str(&m, "scan");
+    mp_str(&m, "bucket");
+    mp_str(&m, "b");
+    mp_str(&m, "from");
+    msgpack_pack_uint64(&m.pk, 7);
+    assert_int_equal(dec(m.sb.data, m.sb.size, &d, err), 0);
+    assert_int_equal(d.has, CAIRN_WIRE_REQ_FROM);
+    assert_int_equal(d.from, 7);
+    cairn_wire_request_release(&d);
+    map_edit(m.sb.data, m.sb.size, "from", "\x00", 1, &out);
+    expect(out.sb.data, out.sb.size, CAIRN_EINVAL, 6,
+           "field 'from' of a scan must be a revision");
+    map_edit(m.sb.data, m.sb.size, "cursor", "\xc4\x01k", 3, &out);
+    expect(out.sb.data, out.sb.size, CAIRN_EINVAL, 6, "without 'start'");
+    map_edit(m.sb.data, m.sb.size, "start", "\xc4\x01k", 3, &out);
+    expect(out.sb.data, out.sb.size, CAIRN_EINVAL, 6, "without 'start'");
+    map_edit(m.sb.data, m.sb.size, "prefix", "\xc4\x01k", 3, &out);
+    assert_int_equal(dec(out.sb.data, out.sb.size, &d, err), 0);
+    assert_int_equal(d.has, CAIRN_WIRE_REQ_FROM | CAIRN_WIRE_REQ_PREFIX);
+    cairn_wire_request_release(&d);
+    mp_free(&m);
+    mp_free(&out);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -2166,6 +2205,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_limit_bucket_name),
         cmocka_unit_test(test_bucket_create_config),
         cmocka_unit_test(test_limit_scan_bounds),
+        cmocka_unit_test(test_scan_from_values),
         cmocka_unit_test(test_limit_txn),
         cmocka_unit_test(test_txn_elements),
         cmocka_unit_test(test_node_join_decode),
