@@ -621,6 +621,21 @@ static void replicas_copy(cairn_replica *out, uint32_t *n_out,
     }
 }
 
+void creq_bucket_details(cairn_bucket_details *out,
+                         const struct cairn_wire_bucket_info *i)
+{
+    memset(out, 0, sizeof *out);
+    out->config = i->config;
+    out->created = i->created;
+    out->keys = i->keys;
+    out->bytes = i->bytes;
+    out->stored_bytes = i->stored_bytes;
+    out->revision = i->rev;
+    out->compacted = i->compacted;
+    replicas_copy(out->replicas, &out->n_replicas, i->replicas,
+                  i->n_replicas);
+}
+
 int cairn_bucket_info(cairn_client *c, const char *name,
                       cairn_bucket_details *out, char *errmsg)
 {
@@ -633,17 +648,7 @@ int cairn_bucket_info(cairn_client *c, const char *name,
         rc = call_run(c, &k, errmsg);
     }
     if (rc == 0) {
-        const struct cairn_wire_bucket_info *i = k.r.res.info;
-        memset(out, 0, sizeof *out);
-        out->config = i->config;
-        out->created = i->created;
-        out->keys = i->keys;
-        out->bytes = i->bytes;
-        out->stored_bytes = i->stored_bytes;
-        out->revision = i->rev;
-        out->compacted = i->compacted;
-        replicas_copy(out->replicas, &out->n_replicas, i->replicas,
-                      i->n_replicas);
+        creq_bucket_details(out, k.r.res.info);
     }
     call_close(&k);
     return rc;

@@ -95,6 +95,10 @@ void creq_release(struct creq *r);
  * non-NULL empty value). */
 void creq_entry_view(cairn_entry *e, const struct cairn_wire_entry *w);
 
+/* The details of a bucket.info answer @i (copied). */
+void creq_bucket_details(cairn_bucket_details *out,
+                         const struct cairn_wire_bucket_info *i);
+
 struct engine_options {
     char **seeds; /* addresses, "host:port" */
     unsigned n_seeds;

@@ -69,29 +69,6 @@ bool api_body_json(struct http_req *r, bool want_array, json_t **out)
     return true;
 }
 
-void api_details(cairn_bucket_details *d,
-                 const struct cairn_wire_bucket_info *i)
-{
-    memset(d, 0, sizeof *d);
-    d->config = i->config;
-    d->created = i->created;
-    d->keys = i->keys;
-    d->bytes = i->bytes;
-    d->stored_bytes = i->stored_bytes;
-    d->revision = i->rev;
-    d->compacted = i->compacted;
-    d->n_replicas = i->n_replicas < CAIRN_REPLICAS_MAX ? i->n_replicas
-                                                       : CAIRN_REPLICAS_MAX;
-    for (uint32_t k = 0; k < d->n_replicas; k++) {
-        d->replicas[k].node = i->replicas[k].node;
-        d->replicas[k].leader = i->replicas[k].leader;
-        d->replicas[k].applied = i->replicas[k].applied;
-        d->replicas[k].has_lag = i->replicas[k].has_lag;
-        d->replicas[k].lag = i->replicas[k].lag;
-        d->replicas[k].active = i->replicas[k].active;
-    }
-}
-
 /* ------------------------------------------------------------------------
  * Calls
  * ---------------------------------------------------------------------- */
@@ -1228,7 +1205,7 @@ static void ok_bucket_info(struct api_call *k)
 {
     cairn_bucket_details d;
 
-    api_details(&d, k->r.res.info);
+    creq_bucket_details(&d, k->r.res.info);
     api_reply_json(k->req, 200, cairn_json_bucket_details(&d));
 }
 
@@ -1285,7 +1262,7 @@ static void list_info_done(struct api_call *k)
     uint32_t i = (uint32_t)k->type;
 
     if (k->r.code == 0) {
-        api_details(&l->d[i], k->r.res.info);
+        creq_bucket_details(&l->d[i], k->r.res.info);
     } else if (k->r.code == CAIRN_ENOBUCKET) {
         l->d[i].config.name[0] = '\0'; /* deleted meanwhile: left out */
     } else if (l->code == 0) {

@@ -99,10 +99,6 @@ bool api_body_json(struct http_req *r, bool want_array, json_t **out);
 int api_config_parse(json_t *o, const char *name, const char *skip,
                      cairn_bucket_config *cfg, char *msg, size_t size);
 
-/* The details of a bucket.info answer. */
-void api_details(cairn_bucket_details *d,
-                 const struct cairn_wire_bucket_info *i);
-
 /*
  * List every bucket with its status: bucket.list, then bucket.info of each
  * (in parallel). @answer gets @req back with the details of the buckets
